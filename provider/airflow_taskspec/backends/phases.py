@@ -1,0 +1,154 @@
+"""What every backend shares: the run's names and URLs from the Airflow context, secrets, the data-set gate,
+and the collect rule (save outputs, then fail if the run did not succeed)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException
+
+from .. import ir
+from ..config import Settings
+from ..runtime import layout, store
+from . import StepPlan
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """The names and store URLs of one step of one DAG run, derived from the Airflow context."""
+
+    dag_id: str
+    run_id: str
+    step: str
+    settings: Settings
+
+    @classmethod
+    def from_context(cls, plan: StepPlan, settings: Settings, context: Any) -> "RunNames":
+        return cls(plan.dag_id, context["run_id"], plan.group_id, settings)
+
+    @property
+    def artifact_url(self) -> str:
+        return layout.artifact_url(self.settings.artifact_store, self.dag_id, self.run_id, self.step)
+
+    @property
+    def exchange_url(self) -> str:
+        return layout.exchange_url(self.settings.artifact_store, self.dag_id, self.run_id, self.step)
+
+    def earlier_outputs(self, plan: StepPlan) -> list[str]:
+        return [layout.exchange_url(self.settings.artifact_store, self.dag_id, self.run_id, s) for s in plan.earlier_steps]
+
+    def provided_env(self, workspace: str) -> dict[str, str]:
+        """The variables listed in ir.PROVIDED_ENV_VARS (VIRTUAL_ENV is set by the recipe)."""
+        return {
+            "TASKSPEC_WORKSPACE": workspace,
+            "TASKSPEC_DAG_ID": self.dag_id,
+            "TASKSPEC_RUN_ID": self.run_id,
+            "TASKSPEC_TASK": self.step,
+            "TASKSPEC_ARTIFACT_URL": self.artifact_url,
+        }
+
+
+def data_set_staging(run: ir.TaskRun, settings: Settings) -> list[dict[str, str]]:
+    return [{"url": layout.dataset_url(settings.artifact_store, d.project, d.name), "path": d.path} for d in run.data_sets]
+
+
+def data_set_publishing(run: ir.TaskRun, settings: Settings) -> list[dict[str, str]]:
+    return [{"url": layout.dataset_url(settings.artifact_store, d.project, d.name), "path": d.path} for d in run.publishes]
+
+
+def store_options(settings: Settings) -> dict[str, Any]:
+    """fsspec options from the artifact store connection (e.g. MinIO endpoint and keys for s3://)."""
+    if not settings.artifact_conn_id:
+        return {}
+    conn = BaseHook.get_connection(settings.artifact_conn_id)
+    options: dict[str, Any] = {}
+    if conn.login:
+        options["key"] = conn.login
+    if conn.password:
+        options["secret"] = conn.password
+    extra = conn.extra_dejson or {}
+    endpoint = extra.get("endpoint_url") or (conn.host and f"http://{conn.host}:{conn.port or 9000}")
+    if endpoint:
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    return options
+
+
+def fail_unless_run_succeeded(context: Any, run_task_id: str, saved: int) -> None:
+    """Collect runs even after a failed run (to keep partial outputs); the group must still fail then."""
+    ti = context["ti"]
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[run_task_id], run_ids=[ti.run_id])
+    state = (states.get(ti.run_id) or {}).get(run_task_id)
+    if state != "success":
+        raise AirflowException(
+            f"the task's run step ended '{state}'; {saved} output files were saved before failing this step"
+        )
+
+
+def resolve_secrets(secrets: tuple[ir.SecretRef, ...], settings: Settings) -> dict[str, str]:
+    """Secret values for the local backend, masked in every log line from here on."""
+    from airflow.sdk import Variable
+    from airflow.sdk.log import mask_secret
+
+    values: dict[str, str] = {}
+    for secret in secrets:
+        if secret.store == "ame":
+            name = settings.secret_variable_prefix + secret.key
+            try:
+                value = Variable.get(name)
+            except Exception as exc:  # Variable missing: say which one to create
+                raise AirflowException(
+                    f"secret '{secret.key}' (for {secret.inject_as}) not found: create the Airflow Variable "
+                    f"'{name}' (Admin > Variables, or `airflow variables set {name} VALUE`)"
+                ) from exc
+        else:
+            value = _vault_secret(secret)
+        mask_secret(value, secret.inject_as)
+        values[secret.inject_as] = value
+    return values
+
+
+def _vault_secret(secret: ir.SecretRef) -> str:
+    try:
+        from airflow.providers.hashicorp.hooks.vault import VaultHook
+    except ImportError:
+        raise AirflowException(
+            f"secret {secret.inject_as} comes from Vault '{secret.vault}', but the HashiCorp provider is not "
+            "installed: pip install apache-airflow-providers-hashicorp and create a Vault connection named "
+            f"'{secret.vault}'"
+        ) from None
+    data = VaultHook(vault_conn_id=secret.vault).get_secret(secret_path=secret.key) or {}
+    if "value" not in data and len(data) != 1:
+        raise AirflowException(f"Vault secret '{secret.key}' has keys {sorted(data)}; store one key named 'value'")
+    return str(data.get("value", next(iter(data.values()), "")))
+
+
+class EnsureDataSetOperator(TriggerDagRunOperator):
+    """Runs a data set's producing DAG first, once: only when the data set has never been published."""
+
+    ui_color = "#e8f7e4"
+
+    def __init__(self, *, data_set_url: str, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(wait_for_completion=True, poke_interval=5, reset_dag_run=False, **kwargs)
+        self.data_set_url = data_set_url
+        self.settings = settings
+
+    def execute(self, context: Any) -> Any:
+        if store.exists(self.data_set_url, store_options(self.settings)):
+            self.log.info("data set %s exists; its producer %s does not need to run", self.data_set_url,
+                          self.trigger_dag_id)
+            return None
+        self.log.info("data set %s has never been produced: running %s first", self.data_set_url, self.trigger_dag_id)
+        return super().execute(context)
+
+
+def artifact_count(records: list[dict[str, Any]]) -> int:
+    return len(records)
+
+
+def ensure_dir(path: str) -> str:
+    os.makedirs(path, exist_ok=True)
+    return path

@@ -1,0 +1,126 @@
+"""Typed view of the ``[taskspec]`` Airflow config section. Options and defaults are declared once, here."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+SECTION = "taskspec"
+
+# name -> (type, default, description); get_provider_info() publishes these so `airflow config list` shows them.
+OPTIONS: dict[str, tuple[str, str, str]] = {
+    "backend": ("string", "local", "Where tasks run: `local` (processes on the worker) or `kubernetes` (pods)."),
+    "workspace_root": ("string", "", "Local backend: folder for task workspaces. Empty: $AIRFLOW_HOME/taskspec/workspaces."),
+    "env_cache_dir": ("string", "", "Local backend: cache of Python environments by lock-file hash. "
+                      "Empty: $AIRFLOW_HOME/taskspec/envs."),
+    "artifact_store": ("string", "", "Where artifacts and step outputs are saved: a URL such as s3://bucket/prefix "
+                       "or file:///path. Empty: file://$AIRFLOW_HOME/taskspec/artifacts."),
+    "artifact_conn_id": ("string", "", "Airflow connection with credentials for the artifact store (optional)."),
+    "secret_variable_prefix": ("string", "", "Local backend: `!ame` secret KEY is read from the Airflow Variable "
+                               "named prefix + KEY."),
+    "namespace": ("string", "default", "Kubernetes namespace for pods and PVCs."),
+    "service_account": ("string", "", "Service account for task pods (empty: the namespace default)."),
+    "image_pull_policy": ("string", "IfNotPresent", "imagePullPolicy of every container."),
+    "storage_class": ("string", "", "StorageClass of workspace PVCs (empty: the cluster default)."),
+    "pvc_access_mode": ("string", "ReadWriteOnce", "Access mode of workspace PVCs."),
+    "default_storage": ("string", "1Gi", "Workspace PVC size when a task sets no `resources.storage`."),
+    "executor_image": ("string", "taskspec-executor:py{python_version}",
+                       "Executor image; `{python_version}` is replaced by the task's pythonVersion."),
+    "default_python_version": ("string", "3.11", "pythonVersion for tasks that set none."),
+    "filer_image": ("string", "taskspec-filer:latest", "Image of provision and collect pods."),
+    "node_selector": ("string", "{}", "JSON object: nodeSelector of task pods."),
+    "tolerations": ("string", "[]", "JSON list: tolerations of task pods."),
+    "startup_timeout_seconds": ("integer", "300", "A pod that has not started by then fails (Unschedulable)."),
+    "deferrable": ("boolean", "False", "Run pods in deferrable mode (wait in the triggerer)."),
+    "secret_data_key": ("string", "value", "Kubernetes: data key read from the Secret named by an `!ame` secret's key."),
+    "vault_role": ("string", "", "Kubernetes: Vault agent injector role; `!vault` secrets need it."),
+}
+
+
+def provider_config_section() -> dict[str, Any]:
+    return {
+        SECTION: {
+            "description": "taskspec: compile AME/PEACH task files into DAGs that run as pods or locally.",
+            "options": {
+                # Airflow runs str.format() over defaults: braces must be doubled to survive.
+                name: {"description": desc, "version_added": "0.1.0", "type": typ, "example": None,
+                       "default": default.replace("{", "{{").replace("}", "}}")}
+                for name, (typ, default, desc) in OPTIONS.items()
+            },
+        }
+    }
+
+
+def get(name: str) -> str:
+    """One option: the environment (AIRFLOW__TASKSPEC__NAME) or airflow.cfg, else the declared default."""
+    env = os.environ.get(f"AIRFLOW__{SECTION.upper()}__{name.upper()}")
+    if env is not None:
+        return env
+    try:
+        from airflow.configuration import conf
+
+        value = conf.get(SECTION, name, fallback=None)
+    except Exception:  # Airflow not configured (unit tests, the filer image)
+        value = None
+    return value if value is not None else OPTIONS[name][1]
+
+
+def airflow_home() -> str:
+    return os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str
+    workspace_root: str
+    env_cache_dir: str
+    artifact_store: str
+    artifact_conn_id: str
+    secret_variable_prefix: str
+    namespace: str
+    service_account: str
+    image_pull_policy: str
+    storage_class: str
+    pvc_access_mode: str
+    default_storage: str
+    executor_image: str
+    default_python_version: str
+    filer_image: str
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, Any]]
+    startup_timeout_seconds: int
+    deferrable: bool
+    secret_data_key: str
+    vault_role: str
+
+
+def settings() -> Settings:
+    home = os.path.join(airflow_home(), "taskspec")
+    backend = get("backend").strip().lower()
+    if backend not in ("local", "kubernetes"):
+        raise ValueError(f"[taskspec] backend = {backend!r}: use 'local' or 'kubernetes'")
+    return Settings(
+        backend=backend,
+        workspace_root=get("workspace_root") or os.path.join(home, "workspaces"),
+        env_cache_dir=get("env_cache_dir") or os.path.join(home, "envs"),
+        artifact_store=get("artifact_store") or "file://" + os.path.join(home, "artifacts"),
+        artifact_conn_id=get("artifact_conn_id"),
+        secret_variable_prefix=get("secret_variable_prefix"),
+        namespace=get("namespace"),
+        service_account=get("service_account"),
+        image_pull_policy=get("image_pull_policy"),
+        storage_class=get("storage_class"),
+        pvc_access_mode=get("pvc_access_mode"),
+        default_storage=get("default_storage"),
+        executor_image=get("executor_image"),
+        default_python_version=get("default_python_version"),
+        filer_image=get("filer_image"),
+        node_selector=json.loads(get("node_selector") or "{}"),
+        tolerations=json.loads(get("tolerations") or "[]"),
+        startup_timeout_seconds=int(get("startup_timeout_seconds")),
+        deferrable=get("deferrable").strip().lower() in ("1", "true", "yes", "on"),
+        secret_data_key=get("secret_data_key"),
+        vault_role=get("vault_role"),
+    )

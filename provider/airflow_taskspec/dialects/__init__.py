@@ -1,0 +1,1 @@
+"""Input formats. Each dialect turns one spec file into the IR; nothing outside this package knows them."""

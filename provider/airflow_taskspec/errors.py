@@ -1,0 +1,68 @@
+"""Diagnostics about spec files: where (file, line, column), what, and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable, Sequence
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about a spec file. Lines and columns are 1-based, as editors show them."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str = ""
+    severity: Severity = Severity.ERROR
+
+    def format(self) -> str:
+        text = f"{self.file}:{self.line}:{self.column}: {self.severity.value}: {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass
+class SpecError(Exception):
+    """Raised when a spec file cannot be compiled; carries every error found, not only the first."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.format())
+
+    @classmethod
+    def single(cls, file: str, line: int, column: int, message: str, hint: str = "") -> "SpecError":
+        return cls([Diagnostic(file, line, column, message, hint)])
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    def format(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A 'did you mean' phrase for the closest choice, or an empty string when nothing is close."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else ""
+
+
+def one_of(choices: Sequence[str]) -> str:
+    return ", ".join(f"'{c}'" for c in choices)
