@@ -1,13 +1,21 @@
-"""Everything that needs more than one file: discovery, per-file isolation, cross-project lookups, clashes.
+"""Everything that needs more than one file: discovery, per-file isolation, cross-project lookups, clashes, cache.
 
 ``compile_paths`` is the one entry point for the loader and the CLI: a broken file never hides another
 file's workflows; it is reported in ``Compilation.errors`` instead.
+
+Airflow re-parses the DAG folder every few seconds and once more for every task it runs, so compiled files
+are cached on disk by content hash, across processes: a file's parsed models, and its workflows together with
+the content hashes of the other projects they used (templates, data sets) and the project files the
+executors were checked against. A cached result is used only while all of these are unchanged.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
+import pickle
+import tempfile
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -16,6 +24,8 @@ from .dialects import ame
 from .errors import Diagnostic, Severity, SpecError
 
 IGNORE_FILE = ".airflowignore"
+CACHE_ENV = "TASKSPEC_CACHE_DIR"
+"""Where compiled files are cached; unset: ~/.cache/taskspec; empty or `off`: no cache."""
 
 
 @dataclass
@@ -26,8 +36,11 @@ class Compilation:
 
     def diagnostics(self) -> list[Diagnostic]:
         found = [d for err in self.errors.values() for d in err.diagnostics] + self.warnings
-        return sorted(found, key=lambda d: (d.file, d.line, d.column, d.severity.value))
+        unique = {(d.file, d.line, d.column, d.message, d.severity): d for d in found}
+        return sorted(unique.values(), key=lambda d: (d.file, d.line, d.column, d.severity.value))
 
+
+# -- discovery -----------------------------------------------------------------------------------------------------
 
 def _ignore_patterns(folder: str) -> list[str]:
     path = os.path.join(folder, IGNORE_FILE)
@@ -48,10 +61,10 @@ def _ignored(rel: str, patterns: list[str]) -> bool:
     return False
 
 
-def discover(root: str) -> Iterator[str]:
-    """Every AME spec file below ``root`` (or ``root`` itself), honouring ``.airflowignore`` files."""
+def _spec_files(root: str) -> Iterator[tuple[str, list[str]]]:
+    """Each AME spec file below ``root`` with the other spec files of its folder that lose to it."""
     if os.path.isfile(root):
-        yield root
+        yield root, []
         return
     patterns_by_dir: dict[str, list[str]] = {}
     for folder, dirs, files in os.walk(root):
@@ -61,13 +74,208 @@ def discover(root: str) -> Iterator[str]:
         rel_folder = os.path.relpath(folder, root)
         dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"
                    and not _ignored(os.path.normpath(os.path.join(rel_folder, d)), patterns)]
-        names = [n for n in ame.SPEC_FILE_NAMES if n in files]
-        if not names:
+        names = [n for n in ame.SPEC_FILE_NAMES if n in files
+                 and not _ignored(os.path.normpath(os.path.join(rel_folder, n)), patterns)]
+        if names:
+            yield os.path.join(folder, names[0]), [os.path.join(folder, n) for n in names[1:]]
+
+
+def discover(root: str) -> Iterator[str]:
+    """Every AME spec file below ``root`` (or ``root`` itself), honouring ``.airflowignore`` files."""
+    for spec, _losers in _spec_files(root):
+        yield spec
+
+
+# -- the on-disk cache ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Compiled:
+    """One file's normalisation and what it depended on."""
+
+    depends_on: dict[str, str]  # other project name -> content hash of its file
+    checked_files: dict[str, bool]  # executor project files -> whether they existed
+    workflows: list[ir.Workflow]
+    warnings: list[Diagnostic]
+    error: SpecError | None
+
+
+@dataclass
+class _Entry:
+    """What is known about one spec file with one content: its parse result and its last normalisation."""
+
+    digest: str
+    spec: ame.ParsedSpec | None
+    error: SpecError | None
+    compiled: _Compiled | None = None
+
+
+_code_version: str | None = None
+
+
+def _code_digest() -> str:
+    """Changes whenever the code that produces cache entries changes, so an upgrade never reads stale entries."""
+    global _code_version
+    if _code_version is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        h = hashlib.sha256()
+        for rel in ("ir.py", "errors.py", "quantities.py", "resolve.py", "dialects/ame.py", "dialects/yaml.py"):
+            with open(os.path.join(here, rel), "rb") as fh:
+                h.update(fh.read())
+        _code_version = h.hexdigest()[:16]
+    return _code_version
+
+
+def _cache_dir() -> str | None:
+    configured = os.environ.get(CACHE_ENV)
+    if configured is None:
+        return os.path.join(os.path.expanduser("~"), ".cache", "taskspec")
+    return None if configured.strip() in ("", "off") else configured
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.folder = _cache_dir()
+
+    def _path(self, digest: str) -> str | None:
+        return os.path.join(self.folder, f"ame-{digest}.pickle") if self.folder else None
+
+    def get(self, digest: str) -> _Entry | None:
+        path = self._path(digest)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                entry = pickle.load(fh)
+        except Exception:  # missing, truncated or from another version: recompute
+            return None
+        return entry if isinstance(entry, _Entry) and entry.digest == digest else None
+
+    def put(self, entry: _Entry) -> None:
+        path = self._path(entry.digest)
+        if path is None or self.folder is None:
+            return
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            # Written beside its final name and renamed, so a reader in another process never sees half a file.
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:  # a read-only home must not break DAG parsing; it only makes it slower
+            pass
+
+
+# -- compilation ---------------------------------------------------------------------------------------------------
+
+def _read_entry(spec_file: str, cache: _Cache) -> _Entry:
+    with open(spec_file, "rb") as fh:
+        raw = fh.read()
+    digest = hashlib.sha256(b"\0".join([_code_digest().encode(), os.path.abspath(spec_file).encode(), raw])).hexdigest()
+    cached = cache.get(digest)
+    if cached is not None:
+        return cached
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _Entry(digest, None, SpecError.single(spec_file, 1, 1, f"the file is not UTF-8 text ({exc.reason})",
+                                                     "save it as UTF-8"))
+    try:
+        entry = _Entry(digest, ame.read(spec_file, text), None)
+    except SpecError as exc:
+        entry = _Entry(digest, None, exc)
+    cache.put(entry)
+    return entry
+
+
+def _still_valid(compiled: _Compiled, index: dict[str, _Entry]) -> bool:
+    for project, digest in compiled.depends_on.items():
+        current = index.get(project)
+        if current is None or current.digest != digest:
+            return False
+    return all(os.path.isfile(path) == existed for path, existed in compiled.checked_files.items())
+
+
+def _normalise(entry: _Entry, index: dict[str, _Entry], only_dag_id: str | None) -> _Compiled:
+    assert entry.spec is not None
+
+    def lookup(name: str) -> ame.ParsedSpec | None:
+        found = index.get(name)
+        return found.spec if found is not None else None
+
+    try:
+        result = ame.normalise(entry.spec, lookup, index, only_dag_id)
+    except SpecError as exc:
+        # Which projects were consulted before the error is unknown here; depending on all makes it safe.
+        return _Compiled({n: e.digest for n, e in index.items()}, {}, [], [], exc)
+    depends = {name: index[name].digest for name in result.depends_on if name in index}
+    return _Compiled(depends, result.checked_files, result.workflows,
+                     [w for w in result.warnings if w.severity is Severity.WARNING], None)
+
+
+def _index(entries: dict[str, _Entry], result: Compilation) -> dict[str, _Entry]:
+    """Projects by name; a name used by two files is an error in the second one."""
+    index: dict[str, _Entry] = {}
+    for spec_file, entry in entries.items():
+        if entry.spec is None:
             continue
-        chosen = names[0]  # ame.yaml wins over ame.yml
-        if _ignored(os.path.normpath(os.path.join(rel_folder, chosen)), patterns):
+        name = entry.spec.project.name
+        if name in index:
+            assert index[name].spec is not None
+            m = entry.spec.doc.mark(("name",))
+            result.errors[spec_file] = SpecError.single(
+                spec_file, m.line, m.column, f"project name '{name}' is also used by {index[name].spec.doc.file}",
+                "give one of the two projects another `name`; DAG ids and cross-project references use it")
             continue
-        yield os.path.join(folder, chosen)
+        index[name] = entry
+    return index
+
+
+def compile_paths(paths: Iterable[str], only_dag_id: str | None = None) -> Compilation:
+    """Compile every AME file under ``paths``. With ``only_dag_id``, workflows of other projects are not
+    normalised (they are still read, for cross-project templates and data sets)."""
+    result = Compilation()
+    cache = _Cache()
+    entries: dict[str, _Entry] = {}
+    for root in paths:
+        for spec_file, losers in _spec_files(root):
+            for loser in losers:
+                result.warnings.append(Diagnostic(
+                    loser, 1, 1, f"ignored: {os.path.basename(spec_file)} in the same folder is used instead",
+                    f"keep one spec file per folder; delete {os.path.basename(loser)} or merge it into "
+                    f"{os.path.basename(spec_file)}", Severity.WARNING))
+            try:
+                entries[spec_file] = _read_entry(spec_file, cache)
+            except OSError as exc:
+                result.errors[spec_file] = SpecError.single(spec_file, 1, 1, f"cannot read the file: {exc.strerror}")
+
+    for spec_file, entry in entries.items():
+        if entry.error is not None:
+            result.errors[spec_file] = entry.error
+    index = _index(entries, result)
+    wanted_project = only_dag_id.split(".", 1)[0] if only_dag_id else None
+
+    workflows: list[ir.Workflow] = []
+    for name, entry in index.items():
+        assert entry.spec is not None
+        spec_file = entry.spec.doc.file
+        if wanted_project is not None and name != wanted_project:
+            continue
+        compiled = entry.compiled
+        if compiled is None or not _still_valid(compiled, index):
+            compiled = _normalise(entry, index, only_dag_id)
+            if only_dag_id is None:  # a partial normalisation (one DAG) is not the file's result: not cached
+                entry.compiled = compiled
+                cache.put(entry)
+        result.warnings.extend(compiled.warnings)
+        if compiled.error is not None:
+            result.errors[spec_file] = compiled.error
+            continue
+        workflows.extend(wf for wf in compiled.workflows if only_dag_id is None or wf.dag_id == only_dag_id)
+
+    result.workflows, clashes = _duplicate_ids(workflows)
+    for spec_file, err in clashes.items():
+        result.errors.setdefault(spec_file, SpecError([])).diagnostics.extend(err.diagnostics)
+    return result
 
 
 def _duplicate_ids(workflows: list[ir.Workflow]) -> tuple[list[ir.Workflow], dict[str, SpecError]]:
@@ -84,21 +292,3 @@ def _duplicate_ids(workflows: list[ir.Workflow]) -> tuple[list[ir.Workflow], dic
         first[wf.dag_id] = wf
         kept.append(wf)
     return kept, errors
-
-
-def compile_paths(paths: Iterable[str], only_dag_id: str | None = None) -> Compilation:
-    result = Compilation()
-    workflows: list[ir.Workflow] = []
-    for root in paths:
-        for spec in discover(root):
-            try:
-                workflows.extend(ame.compile_file(spec))
-            except SpecError as exc:
-                result.errors[spec] = exc
-            except OSError as exc:
-                result.errors[spec] = SpecError.single(spec, 1, 1, f"cannot read the file: {exc.strerror}")
-    result.workflows, clashes = _duplicate_ids(workflows)
-    for spec, err in clashes.items():
-        result.errors.setdefault(spec, SpecError([])).diagnostics.extend(err.diagnostics)
-    result.warnings = [d for d in result.warnings if d.severity is Severity.WARNING]
-    return result

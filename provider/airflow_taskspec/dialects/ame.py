@@ -425,8 +425,15 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
         "[" in p or p.startswith("function") or (p[:1].isupper() and p not in ("!tag",)) or p in ("str",)))
 
 
-_EXPECTED = {"string_type": "text", "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping",
+_EXPECTED = {"string_type": "a string", "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping",
              "model_attributes_type": "a mapping", "bool_parsing": "true or false", "bool_type": "true or false"}
+_HOW_TO_WRITE = {
+    "a string": "write plain text after the colon, for example `{key}: my_value`; `[...]` makes a list and "
+                "`{{...}}` a mapping, so quote text that starts with them",
+    "a mapping": "write its keys indented on the lines below `{key}:`",
+    "a list": "write each entry on its own line below `{key}:`, starting with `- `",
+    "true or false": "write `{key}: true` or `{key}: false`",
+}
 
 
 def _kind_of(value: Any) -> str:
@@ -449,8 +456,10 @@ def diagnostics_from(doc: Document, exc: ValidationError) -> list[Diagnostic]:
             msg, hint = f"missing required key '{loc[-1]}'", f"add `{loc[-1]}:` here"
         elif err["type"] in _EXPECTED:
             mark = doc.mark(loc)
-            msg = f"{where} must be {_EXPECTED[err['type']]}, not {_kind_of(err['input'])}"
-            hint = "see docs/ame.md for the accepted form"
+            expected = _EXPECTED[err["type"]]
+            msg = f"{where} must be {expected}, not {_kind_of(err['input'])}"
+            key_name = loc[-1] if loc and isinstance(loc[-1], str) else "the key"
+            hint = _HOW_TO_WRITE[expected].format(key=key_name)
         else:
             mark = doc.mark(loc)
             msg, hint = err["msg"].removeprefix("Value error, "), ""
