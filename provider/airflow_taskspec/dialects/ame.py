@@ -921,7 +921,7 @@ class _Normaliser:
         ex_place = place.at("executor") if "executor" in _raw(place) else place
         if not command:
             raise ex_place.error(f"the `!{ex.kind}` executor of task '{task.name}' needs a `command`",
-                                 "add `command: python main.py` (what to run in the project folder)")
+                                 "add `command: python main.py` (what to run in the project folder)", key=True)
         self.check_project_files(kind, ex.kind, task.name, ex_place)
         return ir.TaskRun(
             name=task.name,
@@ -946,7 +946,7 @@ class _Normaliser:
         if missing:
             raise place.error(f"the `!{tag}` executor of task '{task}' needs {' and '.join(missing)} in the project "
                               f"folder {self.spec.folder}, which has no {missing[0]}",
-                              f"add {' and '.join(missing)} next to the ame.yaml, or choose another executor")
+                              f"add {' and '.join(missing)} next to the ame.yaml, or choose another executor", key=True)
 
     def env(self, task: Task, place: _Place) -> tuple[ir.EnvVar, ...]:
         seen: set[str] = set()
