@@ -1,4 +1,4 @@
-"""The `taskspec` command: validate, list, render and schema."""
+"""The `taskspec` command: validate, list, render, gc and schema."""
 
 from __future__ import annotations
 
@@ -28,14 +28,44 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .backends.kubernetes import render_manifests
+    import contextlib
 
-    compilation = resolve.compile_paths(args.paths)
-    if compilation.errors:
-        for diagnostic in compilation.diagnostics():
-            print(diagnostic.format(), file=sys.stderr)
-        return 1
-    sys.stdout.write(render_manifests(compilation.workflows))
+    # Only manifests on stdout: anything Airflow or the provider prints while building goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        from .backends.kubernetes import render_manifests
+
+        compilation = resolve.compile_paths(args.paths)
+        if compilation.errors:
+            for diagnostic in compilation.diagnostics():
+                print(diagnostic.format(), file=sys.stderr)
+            return 1
+        text = render_manifests(compilation.workflows)
+    sys.stdout.write(text)
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+        from .backends.k8s_gc import collect_garbage, parse_duration
+        from .config import settings
+
+        try:
+            older_than = parse_duration(args.older_than)
+        except ValueError as exc:
+            print(f"taskspec gc: {exc}", file=sys.stderr)
+            return 2
+        cfg = settings()
+        namespace = args.namespace or cfg.namespace
+        core = KubernetesHook(conn_id=cfg.kubernetes_conn_id).core_v1_client
+        gone = collect_garbage(core, namespace, older_than, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for item in gone:
+        print(f"{verb} {item.kind} {namespace}/{item.name} (age {item.age})")
+    print(f"{len(gone)} object(s) older than {args.older_than}", file=sys.stderr)
     return 0
 
 
@@ -58,6 +88,11 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="print the Kubernetes manifests each task would create")
     r.add_argument("paths", nargs="+")
     r.set_defaults(func=_render)
+    g = sub.add_parser("gc", help="delete taskspec pods and PVCs older than a given age (found by label)")
+    g.add_argument("--older-than", required=True, help="age such as 30m, 6h or 2d")
+    g.add_argument("--namespace", help="default: [taskspec] namespace")
+    g.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    g.set_defaults(func=_gc)
     s = sub.add_parser("schema", help="print the JSON Schema of a dialect")
     s.add_argument("dialect", choices=["ame"])
     s.set_defaults(func=_schema)

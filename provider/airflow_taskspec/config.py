@@ -36,6 +36,13 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "deferrable": ("boolean", "False", "Run pods in deferrable mode (wait in the triggerer)."),
     "secret_data_key": ("string", "value", "Kubernetes: data key read from the Secret named by an `!ame` secret's key."),
     "vault_role": ("string", "", "Kubernetes: Vault agent injector role; `!vault` secrets need it."),
+    "kubernetes_conn_id": ("string", "kubernetes_default", "Kubernetes: Airflow connection of the cluster "
+                           "(missing `kubernetes_default`: in-cluster config or KUBECONFIG)."),
+    "fs_group": ("integer", "1000", "Kubernetes: securityContext.fsGroup of task pods, so they can write the "
+                 "workspace PVC."),
+    "artifact_secret": ("string", "", "Kubernetes: Secret whose keys become the environment of provision and "
+                        "collect pods (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for an s3:// store)."),
+    "pod_poll_interval": ("float", "2", "Kubernetes: seconds between pod status checks while a pod starts and runs."),
 }
 
 
@@ -94,6 +101,10 @@ class Settings:
     deferrable: bool
     secret_data_key: str
     vault_role: str
+    kubernetes_conn_id: str = "kubernetes_default"
+    fs_group: int = 1000
+    artifact_secret: str = ""
+    pod_poll_interval: float = 2.0
 
 
 def settings() -> Settings:
@@ -123,4 +134,8 @@ def settings() -> Settings:
         deferrable=get("deferrable").strip().lower() in ("1", "true", "yes", "on"),
         secret_data_key=get("secret_data_key"),
         vault_role=get("vault_role"),
+        kubernetes_conn_id=get("kubernetes_conn_id"),
+        fs_group=int(get("fs_group")),
+        artifact_secret=get("artifact_secret"),
+        pod_poll_interval=float(get("pod_poll_interval")),
     )

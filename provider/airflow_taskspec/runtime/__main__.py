@@ -1,0 +1,60 @@
+"""The filer pod's entry point: ``python -m airflow_taskspec.runtime provision|collect --spec JSON``.
+
+The JSON holds the fields of ``phases.ProvisionSpec`` / ``phases.CollectSpec`` (the kubernetes backend puts
+it in the pod's command). The result is printed as the last line and, with ``--result-url``, written to the
+store for the Airflow worker to read. Standard library and fsspec only: the filer image has no Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from . import phases, store
+
+
+def _log(message: str) -> None:
+    print(f"taskspec: {message}", flush=True)
+
+
+def _save(url: str, result: Any, options: dict[str, Any]) -> None:
+    fs, path = store._fs(url, options)
+    parent = path.rsplit("/", 1)[0]
+    if parent and parent != path:
+        fs.makedirs(parent, exist_ok=True)
+    fs.pipe_file(path, json.dumps(result).encode())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m airflow_taskspec.runtime",
+                                description="Provision or collect a task's workspace.")
+    p.add_argument("action", choices=["provision", "collect"])
+    p.add_argument("--spec", required=True, help="JSON object with the fields of ProvisionSpec / CollectSpec")
+    p.add_argument("--result-url", help="also write the JSON result to this store URL")
+    args = p.parse_args(argv)
+    try:
+        fields = json.loads(args.spec)
+    except json.JSONDecodeError as exc:
+        print(f"taskspec: --spec is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "provision":
+            spec: Any = phases.ProvisionSpec(**fields)
+            result: Any = phases.provision(spec, log=_log)
+        else:
+            spec = phases.CollectSpec(**fields)
+            result = phases.collect(spec, log=_log)
+    except TypeError as exc:  # unknown or missing fields: a version mismatch between worker and image
+        print(f"taskspec: bad {args.action} spec ({exc}); is the filer image as new as the provider?",
+              file=sys.stderr)
+        return 2
+    if args.result_url:
+        _save(args.result_url, result, spec.store_options)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
