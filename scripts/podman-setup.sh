@@ -13,7 +13,8 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf_dir="${TASKSPEC_CACHE_DIR:-$repo_root/.cache}/podman"
 conf_file="$conf_dir/containers.conf"
 
-packages=(podman runc debootstrap crun fuse-overlayfs slirp4netns uidmap)
+# catatonit: podman builds its local pod "pause" (infra) image from it, no registry needed.
+packages=(podman runc debootstrap crun fuse-overlayfs slirp4netns uidmap catatonit)
 
 missing=()
 for pkg in "${packages[@]}"; do
