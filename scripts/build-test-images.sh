@@ -9,7 +9,8 @@
 #
 # Fast when nothing changed: the debootstrap rootfs is cached as a tarball under .cache/images/, and
 # each image carries a label with the hash of its inputs (Dockerfile, base image, runtime sources); an
-# image whose label matches is not rebuilt. --force rebuilds all three (the rootfs tarball is kept).
+# image whose label matches is not rebuilt. --force rebuilds all three without podman's layer cache
+# (picking up new package versions); the rootfs tarball is kept, delete .cache/images/ to redo it.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +20,7 @@ force=0
 for arg in "$@"; do
     case "$arg" in
         --force) force=1 ;;
-        -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -99,6 +100,9 @@ fi
 base_id="$(podman image inspect --format '{{.Id}}' "$base_image")"
 
 # ---- executor and filer images from the real Dockerfiles ----
+no_cache=()
+((force)) && no_cache=(--no-cache)
+
 build() { # image dockerfile hash
     local image="$1" dockerfile="$2" hash="$3"
     if up_to_date "$image" "$hash"; then
@@ -113,7 +117,7 @@ build() { # image dockerfile hash
         --build-arg "BASE_IMAGE=$base_image" \
         --build-arg PYENV_VERSIONS= \
         --label "taskspec.inputs-hash=$hash" \
-        --layers \
+        "${no_cache[@]}" \
         "$repo_root" >&2
 }
 

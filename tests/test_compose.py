@@ -155,7 +155,9 @@ def test_artifact_connection_points_at_minio(services: dict[str, Any]) -> None:
     assert conn["conn_type"] == "aws"
     assert conn["login"] == minio["MINIO_ROOT_USER"]
     assert conn["password"] == minio["MINIO_ROOT_PASSWORD"]
-    assert conn["extra"]["endpoint_url"] == "http://minio:9000"
+    # Pods get the endpoint from this connection too, and they cannot resolve compose service names.
+    minio_ip = services["minio"]["networks"]["default"]["ipv4_address"]
+    assert conn["extra"]["endpoint_url"] == f"http://{minio_ip}:9000"
     bucket = env(services["scheduler"])["AIRFLOW__TASKSPEC__ARTIFACT_STORE"].removeprefix("s3://")
     assert f"local/{bucket}" in services["minio-init"]["command"][0]
     assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
