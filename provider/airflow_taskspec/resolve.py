@@ -12,6 +12,7 @@ executors were checked against. A cached result is used only while all of these 
 from __future__ import annotations
 
 import fnmatch
+import gc
 import hashlib
 import os
 import pickle
@@ -101,12 +102,31 @@ class _Compiled:
 
 @dataclass
 class _Entry:
-    """What is known about one spec file with one content: its parse result and its last normalisation."""
+    """What is known about one spec file with one content: its project, its errors, its last normalisation.
+
+    The parsed models with their line/column marks (``spec``) are several times larger than the IR and are
+    needed only to normalise again or to answer another project's template or data-set lookup, so they are
+    cached in a file of their own and loaded only then.
+    """
 
     digest: str
-    spec: ame.ParsedSpec | None
+    file: str
+    project_name: str | None
     error: SpecError | None
     compiled: _Compiled | None = None
+    spec: ame.ParsedSpec | None = field(default=None, compare=False)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "spec": None}
+
+    def parsed(self, cache: "_Cache") -> ame.ParsedSpec:
+        if self.spec is None:
+            self.spec = cache.get_spec(self.digest)
+        if self.spec is None:
+            with open(self.file, encoding="utf-8") as fh:
+                self.spec = ame.read(self.file, fh.read())
+            cache.put_spec(self.digest, self.spec)
+        return self.spec
 
 
 _code_version: str | None = None
@@ -136,22 +156,24 @@ class _Cache:
     def __init__(self) -> None:
         self.folder = _cache_dir()
 
-    def _path(self, digest: str) -> str | None:
-        return os.path.join(self.folder, f"ame-{digest}.pickle") if self.folder else None
+    def _path(self, digest: str, kind: str) -> str | None:
+        return os.path.join(self.folder, f"ame-{digest}.{kind}.pickle") if self.folder else None
 
-    def get(self, digest: str) -> _Entry | None:
-        path = self._path(digest)
+    def _load(self, path: str | None) -> object:
         if path is None:
             return None
+        gc_was_on = gc.isenabled()
+        gc.disable()  # unpickling allocates many small objects; collections during it only cost time
         try:
             with open(path, "rb") as fh:
-                entry = pickle.load(fh)
+                return pickle.load(fh)
         except Exception:  # missing, truncated or from another version: recompute
             return None
-        return entry if isinstance(entry, _Entry) and entry.digest == digest else None
+        finally:
+            if gc_was_on:
+                gc.enable()
 
-    def put(self, entry: _Entry) -> None:
-        path = self._path(entry.digest)
+    def _store(self, path: str | None, value: object) -> None:
         if path is None or self.folder is None:
             return
         try:
@@ -159,10 +181,24 @@ class _Cache:
             # Written beside its final name and renamed, so a reader in another process never sees half a file.
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except OSError:  # a read-only home must not break DAG parsing; it only makes it slower
             pass
+
+    def get(self, digest: str) -> _Entry | None:
+        entry = self._load(self._path(digest, "entry"))
+        return entry if isinstance(entry, _Entry) and entry.digest == digest else None
+
+    def put(self, entry: _Entry) -> None:
+        self._store(self._path(entry.digest, "entry"), entry)
+
+    def get_spec(self, digest: str) -> ame.ParsedSpec | None:
+        spec = self._load(self._path(digest, "spec"))
+        return spec if isinstance(spec, ame.ParsedSpec) else None
+
+    def put_spec(self, digest: str, spec: ame.ParsedSpec) -> None:
+        self._store(self._path(digest, "spec"), spec)
 
 
 # -- compilation ---------------------------------------------------------------------------------------------------
@@ -177,12 +213,15 @@ def _read_entry(spec_file: str, cache: _Cache) -> _Entry:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _Entry(digest, None, SpecError.single(spec_file, 1, 1, f"the file is not UTF-8 text ({exc.reason})",
+        return _Entry(digest, spec_file, None, SpecError.single(spec_file, 1, 1, f"the file is not UTF-8 text ({exc.reason})",
                                                      "save it as UTF-8"))
     try:
-        entry = _Entry(digest, ame.read(spec_file, text), None)
+        spec = ame.read(spec_file, text)
     except SpecError as exc:
-        entry = _Entry(digest, None, exc)
+        entry = _Entry(digest, spec_file, None, exc)
+    else:
+        entry = _Entry(digest, spec_file, spec.project.name, None, spec=spec)
+        cache.put_spec(digest, spec)
     cache.put(entry)
     return entry
 
@@ -195,15 +234,13 @@ def _still_valid(compiled: _Compiled, index: dict[str, _Entry]) -> bool:
     return all(os.path.isfile(path) == existed for path, existed in compiled.checked_files.items())
 
 
-def _normalise(entry: _Entry, index: dict[str, _Entry], only_dag_id: str | None) -> _Compiled:
-    assert entry.spec is not None
-
+def _normalise(entry: _Entry, index: dict[str, _Entry], cache: _Cache, only_dag_id: str | None) -> _Compiled:
     def lookup(name: str) -> ame.ParsedSpec | None:
         found = index.get(name)
-        return found.spec if found is not None else None
+        return found.parsed(cache) if found is not None else None
 
     try:
-        result = ame.normalise(entry.spec, lookup, index, only_dag_id)
+        result = ame.normalise(entry.parsed(cache), lookup, index, only_dag_id)
     except SpecError as exc:
         # Which projects were consulted before the error is unknown here; depending on all makes it safe.
         return _Compiled({n: e.digest for n, e in index.items()}, {}, [], [], exc)
@@ -212,18 +249,17 @@ def _normalise(entry: _Entry, index: dict[str, _Entry], only_dag_id: str | None)
                      [w for w in result.warnings if w.severity is Severity.WARNING], None)
 
 
-def _index(entries: dict[str, _Entry], result: Compilation) -> dict[str, _Entry]:
+def _index(entries: dict[str, _Entry], result: Compilation, cache: _Cache) -> dict[str, _Entry]:
     """Projects by name; a name used by two files is an error in the second one."""
     index: dict[str, _Entry] = {}
     for spec_file, entry in entries.items():
-        if entry.spec is None:
+        name = entry.project_name
+        if name is None:
             continue
-        name = entry.spec.project.name
         if name in index:
-            assert index[name].spec is not None
-            m = entry.spec.doc.mark(("name",))
+            m = entry.parsed(cache).doc.mark(("name",))
             result.errors[spec_file] = SpecError.single(
-                spec_file, m.line, m.column, f"project name '{name}' is also used by {index[name].spec.doc.file}",
+                spec_file, m.line, m.column, f"project name '{name}' is also used by {index[name].file}",
                 "give one of the two projects another `name`; DAG ids and cross-project references use it")
             continue
         index[name] = entry
@@ -251,18 +287,17 @@ def compile_paths(paths: Iterable[str], only_dag_id: str | None = None) -> Compi
     for spec_file, entry in entries.items():
         if entry.error is not None:
             result.errors[spec_file] = entry.error
-    index = _index(entries, result)
+    index = _index(entries, result, cache)
     wanted_project = only_dag_id.split(".", 1)[0] if only_dag_id else None
 
     workflows: list[ir.Workflow] = []
     for name, entry in index.items():
-        assert entry.spec is not None
-        spec_file = entry.spec.doc.file
+        spec_file = entry.file
         if wanted_project is not None and name != wanted_project:
             continue
         compiled = entry.compiled
         if compiled is None or not _still_valid(compiled, index):
-            compiled = _normalise(entry, index, only_dag_id)
+            compiled = _normalise(entry, index, cache, only_dag_id)
             if only_dag_id is None:  # a partial normalisation (one DAG) is not the file's result: not cached
                 entry.compiled = compiled
                 cache.put(entry)
