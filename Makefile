@@ -1,0 +1,41 @@
+# The two commands: `make run` and `make test`. Everything else is set up from this repository's own files.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit test-integration setup lock bench validate images clean
+
+setup: $(STAMP)
+
+# A virtualenv with exactly the locked dependencies, then this package (editable).
+$(STAMP): requirements/lock.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/lock.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+run: setup
+	scripts/run.sh
+
+test: setup
+	scripts/test.sh
+
+test-unit: setup
+	$(BIN)/python -m pytest -m "not integration" -q
+
+validate: setup
+	$(BIN)/taskspec validate dags
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+# Re-resolve the lock file after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra test --extra dev --python-version 3.11 -o requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) .airflow .cache

@@ -1,0 +1,55 @@
+"""Test setup: one throw-away AIRFLOW_HOME per session, set before anything imports Airflow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "dags" / "examples"
+LOADER = REPO / "dags" / "taskspec_dags.py"
+CORPUS = REPO.parent / "shared" / "corpus" / "ame"
+BIN = Path(sys.executable).parent
+
+_HOME = Path(tempfile.mkdtemp(prefix="taskspec-test-airflow-"))
+os.environ.update({
+    "AIRFLOW_HOME": str(_HOME),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AIRFLOW__TASKSPEC__BACKEND": "local",
+    # The local backend's environment cache outlives the test session, so the example's numpy installs once.
+    "AIRFLOW__TASKSPEC__ENV_CACHE_DIR": str(REPO / ".cache" / "test-envs"),
+})
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> Path:
+    """An SQLite metadata database, migrated once per session."""
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return airflow_home
+
+
+def make_dag_folder(root: Path, projects: dict[str, str]) -> Path:
+    """A DAG folder holding the loader file and one ame.yaml per project name."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(LOADER, root / LOADER.name)
+    for name, text in projects.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / "ame.yaml").write_text(text)
+    return root
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)
