@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Sequence
 
-from . import resolve
+from . import ir, resolve
 from .errors import Severity
 
 
@@ -23,8 +23,18 @@ def _validate(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     compilation = resolve.compile_paths(args.paths)
     for wf in compilation.workflows:
-        print(f"{wf.dag_id}\t{wf.schedule or ''}\t{wf.source_file}")
+        print(f"{wf.dag_id}\t{_schedule_text(wf.schedule)}\t{wf.source_file}")
     return 1 if compilation.errors else 0
+
+
+def _schedule_text(schedule: ir.Schedule) -> str:
+    if isinstance(schedule, ir.Cron):
+        return schedule.expr
+    if isinstance(schedule, ir.Continuous):
+        return "@continuous"
+    if isinstance(schedule, ir.OnAssets):
+        return " | ".join(schedule.uris)
+    return ""
 
 
 def _render(args: argparse.Namespace) -> int:

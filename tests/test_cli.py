@@ -1,0 +1,41 @@
+"""`taskspec validate` on the examples and on a broken copy of one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.conftest import BIN, EXAMPLES
+
+
+def _taskspec(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "taskspec"), *args], capture_output=True, text=True)
+
+
+def test_validate_examples_exits_zero() -> None:
+    result = _taskspec("validate", str(EXAMPLES))
+    assert result.returncode == 0, result.stderr
+    assert "6 DAG(s) compiled, 0 file(s) with errors" in result.stderr
+
+
+def test_validate_broken_copy_exits_non_zero_with_file_and_line(tmp_path: Path) -> None:
+    copy = tmp_path / "house_prices"
+    shutil.copytree(EXAMPLES / "house_prices", copy)
+    spec = copy / "ame.yaml"
+    lines = spec.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "command: python compare.py" in line)
+    lines[at] = lines[at].replace("command:", "comand:")
+    spec.write_text("\n".join(lines) + "\n")
+
+    result = _taskspec("validate", str(copy))
+
+    assert result.returncode == 1
+    assert f"{spec}:{at + 1}:7: error: unknown key 'comand'" in result.stderr
+    assert "did you mean 'command'?" in result.stderr
+
+
+def test_list_prints_dag_ids_and_schedules() -> None:
+    result = _taskspec("list", str(EXAMPLES))
+    assert result.returncode == 0
+    assert "hello.daily_greeting\t0 6 * * *\t" in result.stdout

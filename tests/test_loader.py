@@ -1,0 +1,89 @@
+"""The DAG-folder loader: every good file's DAGs load, broken files show up in one placeholder DAG."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from airflow_taskspec.build import BROKEN_FILES_DAG_ID
+from airflow_taskspec.loader import load_dags
+from tests.conftest import make_dag_folder
+
+GOOD = """\
+name: project{n}
+tasks:
+  - name: step
+    executor: !custom
+      command: echo {n}
+"""
+BROKEN = """\
+name: broken
+tasks:
+  - name: bad
+    executor: !custom
+      command: echo hi
+    resources:
+      memory: ten gigabytes
+"""
+
+
+def test_twenty_good_files_load_in_dagbag_next_to_a_broken_one(tmp_path: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    projects = {f"p{n:02d}": GOOD.format(n=n) for n in range(20)}
+    projects["zz_broken"] = BROKEN
+    folder = make_dag_folder(tmp_path / "dags", projects)
+
+    bag = DagBag(str(folder))
+
+    assert bag.import_errors == {}  # the loader module itself never fails
+    assert {f"project{n}.step" for n in range(20)} <= set(bag.dags)
+    broken = bag.dags[BROKEN_FILES_DAG_ID]
+    where = f"{folder / 'zz_broken' / 'ame.yaml'}:7:7"
+    assert where in broken.doc_md
+    assert "not a Kubernetes quantity" in broken.doc_md
+    assert "1 spec file(s) failed" in broken.dag_display_name
+    assert broken.get_task("report_errors").errors[str(folder / "zz_broken" / "ame.yaml")].startswith(where)
+
+
+def test_no_placeholder_dag_when_every_file_compiles(tmp_path: Path) -> None:
+    folder = make_dag_folder(tmp_path / "dags", {"one": GOOD.format(n=1)})
+    dags = load_dags(str(folder / "taskspec_dags.py"), {})
+    assert [d.dag_id for d in dags] == ["project1.step"]
+
+
+def test_when_airflow_runs_a_task_only_that_dag_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = make_dag_folder(tmp_path / "dags", {f"p{n}": GOOD.format(n=n) for n in range(3)} | {"b": BROKEN})
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "project2.step")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "step.run")
+    namespace: dict[str, object] = {}
+    dags = load_dags(str(folder / "taskspec_dags.py"), namespace)
+    assert [d.dag_id for d in dags] == ["project2.step"]
+    assert list(namespace.values()) == dags
+
+
+def test_an_unexpected_failure_becomes_the_placeholder_not_an_exception(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_taskspec import build
+
+    folder = make_dag_folder(tmp_path / "dags", {"one": GOOD.format(n=1), "two": GOOD.format(n=2)})
+
+    def explode(workflow, backend):  # type: ignore[no-untyped-def]
+        if workflow.dag_id == "project1.step":
+            raise RuntimeError("boom")
+        return original(workflow, backend)
+
+    original = build.build_dag
+    monkeypatch.setattr(build, "build_dag", explode)
+    dags = {d.dag_id: d for d in load_dags(str(folder), {})}
+    assert "project2.step" in dags
+    assert "building DAG project1.step failed: boom" in dags[BROKEN_FILES_DAG_ID].doc_md
+
+
+def test_airflowignore_hides_a_project_from_the_loader(tmp_path: Path) -> None:
+    folder = make_dag_folder(tmp_path / "dags", {"kept": GOOD.format(n=1), "hidden": GOOD.format(n=2)})
+    (folder / ".airflowignore").write_text("hidden/\n")
+    assert [d.dag_id for d in load_dags(str(folder), {})] == ["project1.step"]
+    shutil.rmtree(folder / "hidden")
