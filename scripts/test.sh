@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite. Installs what the container tests need first (podman, runc, debootstrap from
+# Debian; the executor and filer test images built locally), so a fresh machine needs nothing by hand.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+echo "== podman and test images"
+eval "$(scripts/podman-setup.sh)"
+scripts/build-test-images.sh
+
+echo "== test suite"
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
