@@ -14,6 +14,7 @@ from airflow.sdk import DAG, Asset, TaskGroup
 
 from . import ir
 from .backends import Backend, StepPlan
+from .config import Settings
 
 
 def schedule_of(schedule: ir.Schedule) -> Any:
@@ -67,18 +68,16 @@ def _task_group(w: _Wiring, run: ir.TaskRun, earlier: tuple[str, ...], hands_on:
         p = w.backend.phases(w.workflow, run, plan)
         p.workspace >> p.provision >> p.run >> p.collect >> p.cleanup
         p.cleanup.as_teardown(setups=p.workspace)
-        for ensure in _data_set_gates(w.workflow, run):
+        for ensure in _data_set_gates(w.workflow, run, w.backend.settings):
             ensure >> p.provision
     return group, group_id
 
 
-def _data_set_gates(workflow: ir.Workflow, run: ir.TaskRun) -> list[Any]:
+def _data_set_gates(workflow: ir.Workflow, run: ir.TaskRun, cfg: Settings) -> list[Any]:
     from .backends.phases import EnsureDataSetOperator
-    from .config import settings
     from .runtime import layout
 
     gates = []
-    cfg = settings()
     for use in run.data_sets:
         if not use.producer_dag_id or use.producer_dag_id == workflow.dag_id:
             continue

@@ -32,6 +32,8 @@ class Phases:
 
 
 class Backend(Protocol):
+    settings: "Settings"
+
     def phases(self, workflow: "Workflow", run: "TaskRun", plan: StepPlan) -> Phases:
         """Create the five operators (inside the current TaskGroup) for one TaskRun."""
         ...
