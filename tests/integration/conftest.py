@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from podman_support import TestImages, ensure_podman, teardown
+from podman_support import PodmanCleanup, TestImages, ensure_podman, teardown
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,22 +18,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def podman_images() -> TestImages:
     """podman installed and configured, and the executor/filer test images built (cold ~2.5 min)."""
     return ensure_podman()
-
-
-class PodmanCleanup:
-    """Collects pod and claim names a test creates; removes them when the test ends."""
-
-    def __init__(self) -> None:
-        self.pods: list[str] = []
-        self.volumes: list[str] = []
-
-    def pod(self, name: str) -> str:
-        self.pods.append(name)
-        return name
-
-    def volume(self, name: str) -> str:
-        self.volumes.append(name)
-        return name
 
 
 @pytest.fixture

@@ -212,6 +212,22 @@ def teardown(pods: Iterable[str] = (), volumes: Iterable[str] = ()) -> None:
             _podman("volume", "rm", "--force", volume)
 
 
+class PodmanCleanup:
+    """Collects the pod and claim names a test creates, for teardown() (the podman_cleanup fixture)."""
+
+    def __init__(self) -> None:
+        self.pods: list[str] = []
+        self.volumes: list[str] = []
+
+    def pod(self, name: str) -> str:
+        self.pods.append(name)
+        return name
+
+    def volume(self, name: str) -> str:
+        self.volumes.append(name)
+        return name
+
+
 def _container_name(pod_name: str, container: str) -> str:
     return f"{pod_name}-{container}"
 

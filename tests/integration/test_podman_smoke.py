@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import PodmanCleanup
 from podman_support import (
+    PodmanCleanup,
     TestImages,
     kube_play,
     manifest,
