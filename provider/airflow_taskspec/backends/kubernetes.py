@@ -140,14 +140,15 @@ class TaskspecPodOperator(KubernetesPodOperator):
         while seen is not None and seen not in chain:
             chain.append(seen)
             seen = seen.__cause__ or seen.__context__
-        if any(isinstance(e, AirflowTaskTimeout) for e in chain):
+        # The KubernetesPodOperator's cleanup may raise over the original error: look down the whole chain.
+        if any(isinstance(e, AirflowTaskTimeout) or "execution_timeout deadline" in str(e) for e in chain):
             line = (f"taskspec: {self.phase} failed: deadline exceeded: the step ran longer than its timeout "
                     f"({self.execution_timeout}); its pod was deleted")
             self.log.error("%s", line)
             return AirflowTaskTimeout(line)
         pod = ApiClient().sanitize_for_serialization(self._last_pod) if self._last_pod is not None else None
         reason = k8s_failures.failure_reason(pod, container=self.base_container_name,
-                                             startup_timeout=self.startup_timeout_seconds, error=str(exc))
+                                             startup_timeout=self.startup_timeout_seconds, error=str(chain[-1]))
         line = f"taskspec: {self.phase} failed: {reason}"
         self.log.error("%s", line)
         return AirflowException(line)
