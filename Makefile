@@ -33,6 +33,10 @@ validate: setup
 bench: setup
 	$(BIN)/python bench/run.py
 
+# The executor and filer images for the container tests, built locally (no registry needed).
+images:
+	scripts/build-test-images.sh
+
 # Re-resolve the lock file after changing dependencies in pyproject.toml.
 lock:
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra test --extra dev --python-version 3.11 -o requirements/lock.txt
