@@ -67,13 +67,20 @@ def secret_env(run: ir.TaskRun, settings: Settings) -> list[k8s.V1EnvVar]:
     for secret in run.secrets:
         if secret.store != "ame":
             continue
-        if not k8s_names.is_dns_subdomain(secret.key):
+        name = secret_name(secret.key)
+        if not k8s_names.is_dns_subdomain(name):
             raise KubernetesSpecError(
-                f"task {run.name!r}: secret key {secret.key!r} (for {secret.inject_as}) is not a valid Kubernetes "
-                "Secret name; use lower-case letters, digits, '-' and '.'")
+                f"task {run.name!r}: secret key {secret.key!r} (for {secret.inject_as}) cannot name a Kubernetes "
+                "Secret; use letters, digits, '-', '_' and '.'")
         env.append(k8s.V1EnvVar(name=secret.inject_as, value_from=k8s.V1EnvVarSource(
-            secret_key_ref=k8s.V1SecretKeySelector(name=secret.key, key=settings.secret_data_key))))
+            secret_key_ref=k8s.V1SecretKeySelector(name=name, key=settings.secret_data_key))))
     return env
+
+
+def secret_name(key: str) -> str:
+    """The Secret an ``!ame`` key names: the key itself, lower-cased with ``_`` as ``-`` (AME's example keys,
+    such as ``blob_storage_key``, are not valid Kubernetes names as written)."""
+    return key.lower().replace("_", "-")
 
 
 def vault_annotations(run: ir.TaskRun, settings: Settings) -> dict[str, str]:

@@ -1,0 +1,130 @@
+"""`taskspec render`: every pod and PVC manifest of every example project is valid Kubernetes (1.30 and 1.37
+schemas, plus the names and quantities the schemas do not check), and stdout holds nothing else."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from airflow_taskspec.backends import k8s_names
+from airflow_taskspec.quantities import is_quantity
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "dags" / "examples"
+TASKSPEC = str(Path(sys.executable).parent / "taskspec")
+VERSIONS = ("1.30.0", "1.37.0")
+_ANNOTATION_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+SECRET_PROJECT = """\
+name: secretive
+tasks:
+  - name: uses_secrets
+    executor: !custom
+      command: echo "$MY_BLOB_STORAGE_SECRET" | wc -c
+    resources:
+      cpu: 1500m
+      memory: 2Gi
+      storage: 30G
+      nvidia.com/gpu: 1
+    secrets:
+      - !ame
+        key: blob_storage_key
+        injectAs: MY_BLOB_STORAGE_SECRET
+"""
+
+
+def render(*paths: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TASKSPEC, "render", *paths], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "AIRFLOW__TASKSPEC__BACKEND": "kubernetes", **env})
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    extra = tmp_path_factory.mktemp("secretive")
+    (extra / "ame.yml").write_text(SECRET_PROJECT)
+    done = render(str(EXAMPLES), str(extra))
+    assert done.returncode == 0, done.stderr
+    docs = list(yaml.safe_load_all(done.stdout))  # stdout is YAML and nothing else
+    assert docs and all(isinstance(d, dict) for d in docs)
+    return docs
+
+
+def containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from pod["spec"].get("initContainers") or []
+    yield from pod["spec"]["containers"]
+
+
+def test_every_manifest_validates_against_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
+    kinds = [d["kind"] for d in rendered]
+    # hello (1 task) + house_prices (4 single-task DAGs + the 4-step pipeline) + secretive (1): 10 task groups.
+    assert kinds.count("PersistentVolumeClaim") == 10 and kinds.count("Pod") == 30
+    for doc in rendered:
+        for version in VERSIONS:
+            kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_names_labels_and_annotations(rendered: list[dict[str, Any]]) -> None:
+    for doc in rendered:
+        meta = doc["metadata"]
+        assert k8s_names.is_dns_label(meta["name"]), meta["name"]  # pods and PVCs: <= 63, DNS-1123 label
+        assert all(k8s_names.is_label_value(v) for v in meta["labels"].values()), meta["labels"]
+        assert all(_ANNOTATION_KEY.match(k) for k in list(meta["labels"]) + list(meta.get("annotations") or {}))
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "taskspec"
+        assert {"taskspec.io/dag-id", "taskspec.io/run-id", "taskspec.io/task"} <= set(meta["labels"])
+        if doc["kind"] == "Pod":
+            for c in containers(doc):
+                assert k8s_names.is_dns_label(c["name"])
+                assert all(k8s_names.is_env_name(e["name"]) for e in c.get("env") or [])
+            for volume in doc["spec"]["volumes"]:
+                assert k8s_names.is_dns_label(volume["name"])
+                if "persistentVolumeClaim" in volume:
+                    assert k8s_names.is_dns_label(volume["persistentVolumeClaim"]["claimName"])
+
+
+def test_quantities_and_enums(rendered: list[dict[str, Any]]) -> None:
+    for doc in rendered:
+        if doc["kind"] == "PersistentVolumeClaim":
+            assert is_quantity(doc["spec"]["resources"]["requests"]["storage"])
+            assert set(doc["spec"]["accessModes"]) <= {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany",
+                                                       "ReadWriteOncePod"}
+            continue
+        assert doc["spec"]["restartPolicy"] == "Never"
+        for c in containers(doc):
+            assert c["imagePullPolicy"] in ("Always", "IfNotPresent", "Never")
+            for section in ("requests", "limits"):
+                for value in ((c.get("resources") or {}).get(section) or {}).values():
+                    assert is_quantity(str(value)), value
+
+
+def test_pods_share_their_task_pvc_and_the_run_pod_has_the_task_resources(rendered: list[dict[str, Any]]) -> None:
+    claims = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "PersistentVolumeClaim"}
+    for pod in (d for d in rendered if d["kind"] == "Pod"):
+        claim = pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        assert claims[claim]["metadata"]["labels"]["taskspec.io/task"] == pod["metadata"]["labels"]["taskspec.io/task"]
+    run = next(d for d in rendered if d["kind"] == "Pod" and d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets"
+               and d["metadata"]["labels"]["taskspec.io/phase"] == "run")
+    assert run["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1500m", "memory": "2Gi", "nvidia.com/gpu": "1"}
+    pvc = next(d for d in claims.values() if d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets")
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "30G"
+
+
+def test_secrets_are_references_only(rendered: list[dict[str, Any]]) -> None:
+    run = next(d for d in rendered if d["kind"] == "Pod" and d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets"
+               and d["metadata"]["labels"]["taskspec.io/phase"] == "run")
+    secret = next(e for e in run["spec"]["containers"][0]["env"] if e["name"] == "MY_BLOB_STORAGE_SECRET")
+    assert secret == {"name": "MY_BLOB_STORAGE_SECRET",
+                      "valueFrom": {"secretKeyRef": {"name": "blob-storage-key", "key": "value"}}}
+
+
+def test_render_reports_spec_errors_on_stderr(tmp_path: Path) -> None:
+    (tmp_path / "ame.yml").write_text("name: broken\ntasks:\n  - name: t\n    executor: !nope\n      command: x\n")
+    done = render(str(tmp_path))
+    assert done.returncode == 1 and done.stdout == "" and "ame.yml" in done.stderr
