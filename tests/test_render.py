@@ -7,13 +7,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-
 from airflow_taskspec.backends import k8s_names
 from airflow_taskspec.quantities import is_quantity
 
@@ -42,8 +42,14 @@ tasks:
 
 
 def render(*paths: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([TASKSPEC, "render", *paths], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "AIRFLOW__TASKSPEC__BACKEND": "kubernetes", **env})
+    return subprocess.run(
+        [TASKSPEC, "render", *paths],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AIRFLOW__TASKSPEC__BACKEND": "kubernetes", **env},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +82,9 @@ def test_names_labels_and_annotations(rendered: list[dict[str, Any]]) -> None:
         meta = doc["metadata"]
         assert k8s_names.is_dns_label(meta["name"]), meta["name"]  # pods and PVCs: <= 63, DNS-1123 label
         assert all(k8s_names.is_label_value(v) for v in meta["labels"].values()), meta["labels"]
-        assert all(_ANNOTATION_KEY.match(k) for k in list(meta["labels"]) + list(meta.get("annotations") or {}))
+        assert all(
+            _ANNOTATION_KEY.match(k) for k in list(meta["labels"]) + list(meta.get("annotations") or {})
+        )
         assert meta["labels"]["app.kubernetes.io/managed-by"] == "taskspec"
         assert {"taskspec.io/dag-id", "taskspec.io/run-id", "taskspec.io/task"} <= set(meta["labels"])
         if doc["kind"] == "Pod":
@@ -93,8 +101,12 @@ def test_quantities_and_enums(rendered: list[dict[str, Any]]) -> None:
     for doc in rendered:
         if doc["kind"] == "PersistentVolumeClaim":
             assert is_quantity(doc["spec"]["resources"]["requests"]["storage"])
-            assert set(doc["spec"]["accessModes"]) <= {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany",
-                                                       "ReadWriteOncePod"}
+            assert set(doc["spec"]["accessModes"]) <= {
+                "ReadWriteOnce",
+                "ReadOnlyMany",
+                "ReadWriteMany",
+                "ReadWriteOncePod",
+            }
             continue
         assert doc["spec"]["restartPolicy"] == "Never"
         for c in containers(doc):
@@ -104,27 +116,50 @@ def test_quantities_and_enums(rendered: list[dict[str, Any]]) -> None:
                     assert is_quantity(str(value)), value
 
 
-def test_pods_share_their_task_pvc_and_the_run_pod_has_the_task_resources(rendered: list[dict[str, Any]]) -> None:
+def test_pods_share_their_task_pvc_and_the_run_pod_has_the_task_resources(
+    rendered: list[dict[str, Any]],
+) -> None:
     claims = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "PersistentVolumeClaim"}
     for pod in (d for d in rendered if d["kind"] == "Pod"):
         claim = pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
-        assert claims[claim]["metadata"]["labels"]["taskspec.io/task"] == pod["metadata"]["labels"]["taskspec.io/task"]
-    run = next(d for d in rendered if d["kind"] == "Pod" and d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets"
-               and d["metadata"]["labels"]["taskspec.io/phase"] == "run")
-    assert run["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1500m", "memory": "2Gi", "nvidia.com/gpu": "1"}
+        assert (
+            claims[claim]["metadata"]["labels"]["taskspec.io/task"]
+            == pod["metadata"]["labels"]["taskspec.io/task"]
+        )
+    run = next(
+        d
+        for d in rendered
+        if d["kind"] == "Pod"
+        and d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets"
+        and d["metadata"]["labels"]["taskspec.io/phase"] == "run"
+    )
+    assert run["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "1500m",
+        "memory": "2Gi",
+        "nvidia.com/gpu": "1",
+    }
     pvc = next(d for d in claims.values() if d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets")
     assert pvc["spec"]["resources"]["requests"]["storage"] == "30G"
 
 
 def test_secrets_are_references_only(rendered: list[dict[str, Any]]) -> None:
-    run = next(d for d in rendered if d["kind"] == "Pod" and d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets"
-               and d["metadata"]["labels"]["taskspec.io/phase"] == "run")
+    run = next(
+        d
+        for d in rendered
+        if d["kind"] == "Pod"
+        and d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets"
+        and d["metadata"]["labels"]["taskspec.io/phase"] == "run"
+    )
     secret = next(e for e in run["spec"]["containers"][0]["env"] if e["name"] == "MY_BLOB_STORAGE_SECRET")
-    assert secret == {"name": "MY_BLOB_STORAGE_SECRET",
-                      "valueFrom": {"secretKeyRef": {"name": "blob-storage-key", "key": "value"}}}
+    assert secret == {
+        "name": "MY_BLOB_STORAGE_SECRET",
+        "valueFrom": {"secretKeyRef": {"name": "blob-storage-key", "key": "value"}},
+    }
 
 
 def test_render_reports_spec_errors_on_stderr(tmp_path: Path) -> None:
-    (tmp_path / "ame.yml").write_text("name: broken\ntasks:\n  - name: t\n    executor: !nope\n      command: x\n")
+    (tmp_path / "ame.yml").write_text(
+        "name: broken\ntasks:\n  - name: t\n    executor: !nope\n      command: x\n"
+    )
     done = render(str(tmp_path))
     assert done.returncode == 1 and done.stdout == "" and "ame.yml" in done.stderr

@@ -9,15 +9,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import airflow_taskspec.runtime as runtime
+from airflow_taskspec import runtime
 
 # Make `import airflow` fail, as in the filer image, then run the module.
 _RUN = "import runpy, sys; sys.modules['airflow'] = None; sys.argv[0] = 'filer'; runpy.run_module('airflow_taskspec.runtime', run_name='__main__')"
 
 
 def filer(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True, timeout=60,
-                          cwd=root, env={"PYTHONPATH": str(root / "image"), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-c", _RUN, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={"PYTHONPATH": str(root / "image"), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_provision_then_collect(tmp_path: Path) -> None:
@@ -30,7 +37,9 @@ def test_provision_then_collect(tmp_path: Path) -> None:
     store = f"file://{tmp_path}/store"
     ws = tmp_path / "ws"
 
-    done = filer(tmp_path, "provision", "--spec", json.dumps({"workspace": str(ws), "project_url": str(project)}))
+    done = filer(
+        tmp_path, "provision", "--spec", json.dumps({"workspace": str(ws), "project_url": str(project)})
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"files": 1}
     assert (ws / ".taskspec" / "manifest.json").exists()

@@ -8,14 +8,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiException
-
 from airflow_taskspec import ir
 from airflow_taskspec.backends import StepPlan, k8s_gc, k8s_names
 from airflow_taskspec.backends.kubernetes import KubernetesCleanupOperator, KubernetesWorkspaceOperator
 from airflow_taskspec.config import settings
+from kubernetes.client import ApiException
 
-NOW = dt.datetime(2026, 11, 21, 12, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 
 
 def obj(name: str, labels: dict[str, str], age_hours: float = 0) -> Any:
@@ -64,10 +63,16 @@ def core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
 
 
 def ops() -> tuple[Any, Any]:
-    common = {"plan": StepPlan(dag_id="p.t", group_id="t"), "task_run": ir.TaskRun(
-        name="t", recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, "true"), source=ir.ProjectSource()),
-        "settings": replace(settings(), backend="kubernetes")}
-    return KubernetesWorkspaceOperator(task_id="workspace", **common), KubernetesCleanupOperator(task_id="cleanup", **common)
+    common = {
+        "plan": StepPlan(dag_id="p.t", group_id="t"),
+        "task_run": ir.TaskRun(
+            name="t", recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, "true"), source=ir.ProjectSource()
+        ),
+        "settings": replace(settings(), backend="kubernetes"),
+    }
+    return KubernetesWorkspaceOperator(task_id="workspace", **common), KubernetesCleanupOperator(
+        task_id="cleanup", **common
+    )
 
 
 def test_workspace_is_created_once_and_cleanup_deletes_only_this_runs_objects(core: FakeCore) -> None:
@@ -85,7 +90,11 @@ def test_workspace_is_created_once_and_cleanup_deletes_only_this_runs_objects(co
 
 def test_gc_deletes_old_taskspec_objects_only(core: FakeCore) -> None:
     managed = {k8s_names.MANAGED_BY: k8s_names.MANAGER}
-    core.pods = {"old": obj("old", managed, 7), "young": obj("young", managed, 1), "foreign": obj("foreign", {}, 9)}
+    core.pods = {
+        "old": obj("old", managed, 7),
+        "young": obj("young", managed, 1),
+        "foreign": obj("foreign", {}, 9),
+    }
     core.pvcs = {"old-pvc": obj("old-pvc", managed, 30)}
     listed = k8s_gc.collect_garbage(core, "default", k8s_gc.parse_duration("6h"), dry_run=True, now=NOW)
     assert [(x.kind, x.name) for x in listed] == [("pod", "old"), ("pvc", "old-pvc")]

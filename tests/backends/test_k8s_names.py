@@ -10,15 +10,22 @@ def test_label_values_are_valid_and_distinct() -> None:
     values = [k8s_names.label_value(r) for r in run_ids]
     assert all(k8s_names.is_label_value(v) for v in values)
     assert len(set(values)) == len(values)
-    assert k8s_names.label_value("house_prices.train") == "house_prices.train"  # valid values stay as they are
+    assert (
+        k8s_names.label_value("house_prices.train") == "house_prices.train"
+    )  # valid values stay as they are
 
 
 def test_claim_names_are_deterministic_dns_labels() -> None:
-    name = k8s_names.claim_name("house_prices.train_and_compare", "manual__2026-11-21T10:00:00+00:00", "prepare_data")
-    assert name == k8s_names.claim_name("house_prices.train_and_compare", "manual__2026-11-21T10:00:00+00:00",
-                                        "prepare_data")
+    name = k8s_names.claim_name(
+        "house_prices.train_and_compare", "manual__2026-11-21T10:00:00+00:00", "prepare_data"
+    )
+    assert name == k8s_names.claim_name(
+        "house_prices.train_and_compare", "manual__2026-11-21T10:00:00+00:00", "prepare_data"
+    )
     assert k8s_names.is_dns_label(name) and name.startswith("ts-prepare-data-")
-    other = k8s_names.claim_name("house_prices.train_and_compare", "manual__2026-11-21T10:00:01+00:00", "prepare_data")
+    other = k8s_names.claim_name(
+        "house_prices.train_and_compare", "manual__2026-11-21T10:00:01+00:00", "prepare_data"
+    )
     assert other != name
     long = k8s_names.claim_name("p" * 100 + ".t", "r" * 300, "T" * 100)
     assert k8s_names.is_dns_label(long) and len(long) <= 63

@@ -6,15 +6,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
-
 from airflow_taskspec import ir
-from airflow_taskspec.backends import StepPlan
-from airflow_taskspec.backends import k8s_pods
+from airflow_taskspec.backends import StepPlan, k8s_pods
 from airflow_taskspec.backends.k8s_pods import KubernetesSpecError
-from airflow_taskspec.backends.kubernetes import (KubernetesCollectOperator, KubernetesProvisionOperator,
-                                                  KubernetesRunOperator)
+from airflow_taskspec.backends.kubernetes import (
+    KubernetesCollectOperator,
+    KubernetesProvisionOperator,
+    KubernetesRunOperator,
+)
 from airflow_taskspec.config import settings
+from kubernetes.client import ApiClient
 
 PLAN = StepPlan(dag_id="proj.task", group_id="train", earlier_steps=("prep",), hands_on=True)
 
@@ -25,8 +26,11 @@ def cfg(**changes: Any) -> Any:
 
 
 def task_run(**changes: Any) -> ir.TaskRun:
-    base = ir.TaskRun(name="train", recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, "python train.py", "3.12"),
-                      source=ir.ProjectSource(folder=None))
+    base = ir.TaskRun(
+        name="train",
+        recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, "python train.py", "3.12"),
+        source=ir.ProjectSource(folder=None),
+    )
     return replace(base, **changes)
 
 
@@ -42,21 +46,39 @@ def test_run_pod_env_resources_and_secrets() -> None:
         resources=ir.Resources(cpu="2", memory="4Gi", storage="20Gi", gpu=1, extra=(("amd.com/gpu", "1"),)),
         timeout_seconds=600,
     )
-    pod = pod_of(KubernetesRunOperator, run, cfg(secret_data_key="token", service_account="runner",
-                                                 node_selector={"pool": "gpu"},
-                                                 tolerations=[{"key": "gpu", "operator": "Exists",
-                                                               "effect": "NoSchedule"}]))
+    pod = pod_of(
+        KubernetesRunOperator,
+        run,
+        cfg(
+            secret_data_key="token",
+            service_account="runner",
+            node_selector={"pool": "gpu"},
+            tolerations=[{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        ),
+    )
     base = pod["spec"]["containers"][0]
     assert base["image"] == "taskspec-executor:py3.12"
     assert base["command"][:2] == ["bash", "-c"] and base["command"][2].startswith("set -euo pipefail\n")
     assert base["command"][2].endswith("python train.py\n")
     names = [e["name"] for e in base["env"]]
-    assert names == ["TASKSPEC_WORKSPACE", "TASKSPEC_DAG_ID", "TASKSPEC_RUN_ID", "TASKSPEC_TASK",
-                     "TASKSPEC_ARTIFACT_URL", "B", "A", "DB_PASSWORD"]
-    assert base["env"][-1] == {"name": "DB_PASSWORD",
-                               "valueFrom": {"secretKeyRef": {"name": "db-password", "key": "token"}}}
-    assert base["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"},
-                                 "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1", "amd.com/gpu": "1"}}
+    assert names == [
+        "TASKSPEC_WORKSPACE",
+        "TASKSPEC_DAG_ID",
+        "TASKSPEC_RUN_ID",
+        "TASKSPEC_TASK",
+        "TASKSPEC_ARTIFACT_URL",
+        "B",
+        "A",
+        "DB_PASSWORD",
+    ]
+    assert base["env"][-1] == {
+        "name": "DB_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "db-password", "key": "token"}},
+    }
+    assert base["resources"] == {
+        "requests": {"cpu": "2", "memory": "4Gi"},
+        "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1", "amd.com/gpu": "1"},
+    }
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] == 600
     assert spec["securityContext"] == {"fsGroup": 1000}
@@ -98,8 +120,10 @@ def test_commands_are_not_jinja_templates() -> None:
 
 def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
     (tmp_path / "main.py").write_text("print(1)\n")
-    run = task_run(source=ir.ProjectSource(folder=str(tmp_path)),
-                   artifacts=ir.Artifacts(paths=("out",), save_changed_files=True))
+    run = task_run(
+        source=ir.ProjectSource(folder=str(tmp_path)),
+        artifacts=ir.Artifacts(paths=("out",), save_changed_files=True),
+    )
     provision = pod_of(KubernetesProvisionOperator, run, cfg(artifact_secret="store-keys"))
     base = provision["spec"]["containers"][0]
     assert base["command"][:5] == ["python", "-m", "airflow_taskspec.runtime", "provision", "--spec"]
@@ -109,7 +133,11 @@ def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
     assert base["image"] == "taskspec-filer:latest"
     collect = pod_of(KubernetesCollectOperator, run, run_task_id="run")
     cmd = collect["spec"]["containers"][0]["command"]
-    assert cmd[3] == "collect" and '"artifact_paths": ["out"]' in cmd[5] and '"save_changed_files": true' in cmd[5]
+    assert (
+        cmd[3] == "collect"
+        and '"artifact_paths": ["out"]' in cmd[5]
+        and '"save_changed_files": true' in cmd[5]
+    )
     assert cmd[6:] == ["--result-url", "s3://bucket/ts/runs/proj.task/render/train/collected.json"]
 
 
@@ -123,14 +151,27 @@ def test_git_sources_are_fetched_by_an_init_container() -> None:
 
 
 def test_file_stores_are_mounted_from_the_host() -> None:
-    pod = pod_of(KubernetesCollectOperator, task_run(), cfg(artifact_store="file:///srv/store"), run_task_id="run")
-    assert {"name": "artifact-store", "hostPath": {"path": "/srv/store", "type": "DirectoryOrCreate"}} \
-        in pod["spec"]["volumes"]
+    pod = pod_of(
+        KubernetesCollectOperator, task_run(), cfg(artifact_store="file:///srv/store"), run_task_id="run"
+    )
+    assert {"name": "artifact-store", "hostPath": {"path": "/srv/store", "type": "DirectoryOrCreate"}} in pod[
+        "spec"
+    ]["volumes"]
 
 
 def test_pvc_size_and_class() -> None:
-    manifest = k8s_pods.pvc_manifest(cfg(storage_class="fast", pvc_access_mode="ReadWriteMany"),
-                                     task_run(resources=ir.Resources(storage="20Gi")), "ts-x", {"a": "b"})
-    assert manifest["spec"] == {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "20Gi"}},
-                                "storageClassName": "fast"}
-    assert k8s_pods.pvc_manifest(cfg(), task_run(), "ts-x", {})["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    manifest = k8s_pods.pvc_manifest(
+        cfg(storage_class="fast", pvc_access_mode="ReadWriteMany"),
+        task_run(resources=ir.Resources(storage="20Gi")),
+        "ts-x",
+        {"a": "b"},
+    )
+    assert manifest["spec"] == {
+        "accessModes": ["ReadWriteMany"],
+        "resources": {"requests": {"storage": "20Gi"}},
+        "storageClassName": "fast",
+    }
+    assert (
+        k8s_pods.pvc_manifest(cfg(), task_run(), "ts-x", {})["spec"]["resources"]["requests"]["storage"]
+        == "1Gi"
+    )

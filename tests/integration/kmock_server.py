@@ -20,14 +20,15 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Self
 
 LOG_LINE = b"2026-01-01T00:00:00.000000000Z hello from the fake pod\n"
 
 
 def _now() -> str:
-    return datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _status(pod: dict[str, Any], stage: int, behaviour: str) -> dict[str, Any] | None:
@@ -126,7 +127,7 @@ class FakeCluster:
 
     # --- lifecycle ---
 
-    def __enter__(self) -> "FakeCluster":
+    def __enter__(self) -> Self:
         self._thread.start()
         if not self._ready.wait(30) or self._error:
             raise RuntimeError(f"kmock did not start: {self._error}")
@@ -153,7 +154,7 @@ class FakeCluster:
             )
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._loop and self._stop:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
@@ -161,7 +162,7 @@ class FakeCluster:
     def _serve(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # reported by __enter__
+        except Exception as exc:  # noqa: BLE001  # any startup failure is reported by __enter__
             self._error = exc
             self._ready.set()
 
@@ -264,6 +265,7 @@ def run_dag_test(
     env = {"AIRFLOW__CORE__DAGS_FOLDER": folder, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **env}
     proc = subprocess.run(
         [sys.executable, __file__, dag_id, folder],
+        check=False,
         env={**os.environ, **env},
         capture_output=True,
         text=True,

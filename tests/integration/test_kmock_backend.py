@@ -4,8 +4,9 @@ DAGs, sync and deferrable; assertions on the API calls the server received."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from kmock_server import FakeCluster, run_dag_test
@@ -24,8 +25,9 @@ def only_run(behaviour: str) -> Callable[[dict[str, Any]], str]:
     return lambda pod: behaviour if pod["metadata"]["labels"].get(PHASE) == "run" else "succeed"
 
 
-def dag_test(cluster: FakeCluster, dag_id: str, tmp_path: Path, *, deferrable: bool = False,
-             **options: str) -> tuple[dict[str, str], str]:
+def dag_test(
+    cluster: FakeCluster, dag_id: str, tmp_path: Path, *, deferrable: bool = False, **options: str
+) -> tuple[dict[str, str], str]:
     env = {
         "KUBECONFIG": cluster.kubeconfig,
         "AIRFLOW__TASKSPEC__BACKEND": "kubernetes",
@@ -58,15 +60,29 @@ def check_pipeline_calls(cluster: FakeCluster) -> None:
         claim = pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
         assert claims[claim]["metadata"]["labels"]["taskspec.io/task"] == labels["taskspec.io/task"]
         by_task.setdefault(labels["taskspec.io/task"], []).append(labels[PHASE])
-    assert by_task == {t: ["provision", "run", "collect"] for t in ("prepare_data", "train_linear", "train_knn", "compare")}
-    run_pod = next(p for p in pods if p["metadata"]["labels"]["taskspec.io/task"] == "train_linear"
-                   and p["metadata"]["labels"][PHASE] == "run")
+    assert by_task == {
+        t: ["provision", "run", "collect"] for t in ("prepare_data", "train_linear", "train_knn", "compare")
+    }
+    run_pod = next(
+        p
+        for p in pods
+        if p["metadata"]["labels"]["taskspec.io/task"] == "train_linear"
+        and p["metadata"]["labels"][PHASE] == "run"
+    )
     env = [e["name"] for e in run_pod["spec"]["containers"][0]["env"]]
-    assert env[:5] == ["TASKSPEC_WORKSPACE", "TASKSPEC_DAG_ID", "TASKSPEC_RUN_ID", "TASKSPEC_TASK",
-                       "TASKSPEC_ARTIFACT_URL"] and env[5:] == ["RIDGE_ALPHA"]
+    assert env[:5] == [
+        "TASKSPEC_WORKSPACE",
+        "TASKSPEC_DAG_ID",
+        "TASKSPEC_RUN_ID",
+        "TASKSPEC_TASK",
+        "TASKSPEC_ARTIFACT_URL",
+    ] and env[5:] == ["RIDGE_ALPHA"]
     # The first step's provision pod gets no earlier outputs; the last step's gets all three.
-    provision = {p["metadata"]["labels"]["taskspec.io/task"]: p["spec"]["containers"][0]["command"]
-                 for p in pods if p["metadata"]["labels"][PHASE] == "provision"}
+    provision = {
+        p["metadata"]["labels"]["taskspec.io/task"]: p["spec"]["containers"][0]["command"]
+        for p in pods
+        if p["metadata"]["labels"][PHASE] == "provision"
+    }
     assert '"upstream_outputs": []' in provision["prepare_data"][5]
     assert provision["compare"][5].count("/changed") == 3
 
@@ -84,7 +100,9 @@ def test_the_example_pipeline_succeeds(airflow_db: Path, tmp_path: Path, deferra
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
-def test_a_failing_run_is_still_collected_and_cleaned_up(airflow_db: Path, tmp_path: Path, deferrable: bool) -> None:
+def test_a_failing_run_is_still_collected_and_cleaned_up(
+    airflow_db: Path, tmp_path: Path, deferrable: bool
+) -> None:
     with FakeCluster(only_run("fail:3")) as cluster:
         states, output = dag_test(cluster, HELLO, tmp_path, deferrable=deferrable)
         phases = [p["metadata"]["labels"][PHASE] for p in cluster.created("pods")]
@@ -101,8 +119,12 @@ def test_a_failing_run_is_still_collected_and_cleaned_up(airflow_db: Path, tmp_p
 def test_a_timeout_deletes_the_pod(airflow_db: Path, tmp_path: Path, deferrable: bool) -> None:
     with FakeCluster(only_run("hang")) as cluster:
         # AME has no timeout key: the harness gives the run steps a 3 s execution_timeout.
-        states, output = dag_test(cluster, HELLO, tmp_path, deferrable=deferrable, TASKSPEC_TEST_RUN_TIMEOUT="3")
-        run_pod = next(p["metadata"]["name"] for p in cluster.created("pods") if p["metadata"]["labels"][PHASE] == "run")
+        states, output = dag_test(
+            cluster, HELLO, tmp_path, deferrable=deferrable, TASKSPEC_TEST_RUN_TIMEOUT="3"
+        )
+        run_pod = next(
+            p["metadata"]["name"] for p in cluster.created("pods") if p["metadata"]["labels"][PHASE] == "run"
+        )
         assert run_pod in cluster.deleted("pods")
         assert_no_leftovers(cluster)
     assert states["daily_greeting.run"] == "failed"

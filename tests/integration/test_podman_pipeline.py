@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from podman_support import TestImages, kube_play, teardown, unique_name
-
 from airflow_taskspec import resolve
 from airflow_taskspec.backends.kubernetes import task_manifests, upload_project
 from airflow_taskspec.config import settings as current_settings
+from podman_support import TestImages, kube_play, teardown, unique_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.podman]
 
@@ -41,9 +40,15 @@ def store() -> Iterator[Path]:
 
 
 def test_the_example_pipeline_runs_in_podman(podman_images: TestImages, store: Path) -> None:
-    cfg = replace(current_settings(), backend="kubernetes", artifact_store=f"file://{store}",
-                  filer_image=podman_images.filer, executor_image=podman_images.executor,
-                  image_pull_policy="Never", artifact_conn_id="")
+    cfg = replace(
+        current_settings(),
+        backend="kubernetes",
+        artifact_store=f"file://{store}",
+        filer_image=podman_images.filer,
+        executor_image=podman_images.executor,
+        image_pull_policy="Never",
+        artifact_conn_id="",
+    )
     compilation = resolve.compile_paths([str(PROJECT)])
     workflow = next(w for w in compilation.workflows if w.dag_id == PIPELINE)
     run_id = unique_name("podman")

@@ -18,8 +18,13 @@ def _limit(pod: dict[str, Any], container: str, resource: str) -> str | None:
     return None
 
 
-def failure_reason(pod: dict[str, Any] | None, *, container: str = "base", startup_timeout: int | None = None,
-                   error: str = "") -> str:
+def failure_reason(
+    pod: dict[str, Any] | None,
+    *,
+    container: str = "base",
+    startup_timeout: int | None = None,
+    error: str = "",
+) -> str:
     """One line: OOMKilled, image pull errors, Unschedulable, deadline exceeded, exit codes, else ``error``."""
     pod = pod or {}
     status = pod.get("status") or {}
@@ -29,19 +34,25 @@ def failure_reason(pod: dict[str, Any] | None, *, container: str = "base", start
         if waiting.get("reason") in _IMAGE_PULL:
             message = (waiting.get("message") or "").strip().splitlines()
             detail = f": {message[0]}" if message else ""
-            return (f"the image {cs.get('image') or '?'} of container {cs.get('name')} cannot be pulled "
-                    f"({waiting['reason']}{detail}); check the image name, tag and pull secret")
+            return (
+                f"the image {cs.get('image') or '?'} of container {cs.get('name')} cannot be pulled "
+                f"({waiting['reason']}{detail}); check the image name, tag and pull secret"
+            )
     if status.get("reason") == "DeadlineExceeded":
         return f"{name} ran longer than its deadline and was stopped (DeadlineExceeded)"
     if status.get("reason") == "Evicted":
         return f"{name} was evicted by Kubernetes ({status.get('message') or 'node pressure'})"
     for cs in _statuses(status):
-        term = (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
+        term = (
+            (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
+        )
         if term.get("reason") == "OOMKilled":
             limit = _limit(pod, cs.get("name", ""), "memory")
             where = f" (memory limit {limit})" if limit else ""
-            return (f"container {cs.get('name')} ran out of memory and was killed (OOMKilled){where}; "
-                    "raise resources.memory")
+            return (
+                f"container {cs.get('name')} ran out of memory and was killed (OOMKilled){where}; "
+                "raise resources.memory"
+            )
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             waited = f" within {startup_timeout}s" if startup_timeout else ""
@@ -56,7 +67,9 @@ def failure_reason(pod: dict[str, Any] | None, *, container: str = "base", start
             signal = f" (signal {term['signal']})" if term.get("signal") else ""
             return f"{what} exited with code {code}{signal}"
     if status.get("phase") == "Pending" and "took too long" in error:
-        return f"{name} did not start{' within ' + str(startup_timeout) + 's' if startup_timeout else ''} " \
-               f"(still Pending; see the pod events)"
+        return (
+            f"{name} did not start{' within ' + str(startup_timeout) + 's' if startup_timeout else ''} "
+            f"(still Pending; see the pod events)"
+        )
     first = error.strip().splitlines()[0] if error.strip() else ""
     return first or f"{name} failed (phase {status.get('phase') or 'unknown'})"

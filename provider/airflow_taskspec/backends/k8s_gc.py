@@ -40,15 +40,21 @@ def _age(obj: Any, now: dt.datetime) -> dt.timedelta:
     if created is None:
         return dt.timedelta(0)
     if isinstance(created, str):
-        created = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
-    return now - created
+        created = dt.datetime.fromisoformat(created)
+    age: dt.timedelta = now - created
+    return age
 
 
-def find_leftovers(core: Any, namespace: str, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[Leftover]:
-    now = now or dt.datetime.now(dt.timezone.utc)
+def find_leftovers(
+    core: Any, namespace: str, older_than: dt.timedelta, now: dt.datetime | None = None
+) -> list[Leftover]:
+    now = now or dt.datetime.now(dt.UTC)
     wanted = {k8s_names.MANAGED_BY: k8s_names.MANAGER}
     found: list[Leftover] = []
-    for kind, lister in (("pod", core.list_namespaced_pod), ("pvc", core.list_namespaced_persistent_volume_claim)):
+    for kind, lister in (
+        ("pod", core.list_namespaced_pod),
+        ("pvc", core.list_namespaced_persistent_volume_claim),
+    ):
         for obj in lister(namespace=namespace, label_selector=k8s_names.selector(wanted)).items:
             age = _age(obj, now)
             if k8s_names.matches(obj.metadata.labels, wanted) and age > older_than:
@@ -56,15 +62,24 @@ def find_leftovers(core: Any, namespace: str, older_than: dt.timedelta, now: dt.
     return found
 
 
-def collect_garbage(core: Any, namespace: str, older_than: dt.timedelta, *, dry_run: bool = False,
-                    now: dt.datetime | None = None) -> list[Leftover]:
+def collect_garbage(
+    core: Any,
+    namespace: str,
+    older_than: dt.timedelta,
+    *,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> list[Leftover]:
     """Delete (pods first, then PVCs) and return what was old enough; 404 means someone was faster."""
     leftovers = find_leftovers(core, namespace, older_than, now)
     if dry_run:
         return leftovers
     for item in leftovers:
-        delete = (core.delete_namespaced_pod if item.kind == "pod"
-                  else core.delete_namespaced_persistent_volume_claim)
+        delete = (
+            core.delete_namespaced_pod
+            if item.kind == "pod"
+            else core.delete_namespaced_persistent_volume_claim
+        )
         try:
             delete(name=item.name, namespace=namespace)
         except ApiException as exc:

@@ -21,7 +21,9 @@ WORKSPACE = "/workspace"
 WORKSPACE_VOLUME = "workspace"
 STORE_VOLUME = "artifact-store"
 VAULT_DIR = "/vault/secrets"
-FILER_RESOURCES = k8s.V1ResourceRequirements(requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "1Gi"})
+FILER_RESOURCES = k8s.V1ResourceRequirements(
+    requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "1Gi"}
+)
 
 
 class KubernetesSpecError(ValueError):
@@ -71,9 +73,16 @@ def secret_env(run: ir.TaskRun, settings: Settings) -> list[k8s.V1EnvVar]:
         if not k8s_names.is_dns_subdomain(name):
             raise KubernetesSpecError(
                 f"task {run.name!r}: secret key {secret.key!r} (for {secret.inject_as}) cannot name a Kubernetes "
-                "Secret; use letters, digits, '-', '_' and '.'")
-        env.append(k8s.V1EnvVar(name=secret.inject_as, value_from=k8s.V1EnvVarSource(
-            secret_key_ref=k8s.V1SecretKeySelector(name=name, key=settings.secret_data_key))))
+                "Secret; use letters, digits, '-', '_' and '.'"
+            )
+        env.append(
+            k8s.V1EnvVar(
+                name=secret.inject_as,
+                value_from=k8s.V1EnvVarSource(
+                    secret_key_ref=k8s.V1SecretKeySelector(name=name, key=settings.secret_data_key)
+                ),
+            )
+        )
     return env
 
 
@@ -92,7 +101,8 @@ def vault_annotations(run: ir.TaskRun, settings: Settings) -> dict[str, str]:
         names = ", ".join(s.inject_as for s in wanted)
         raise KubernetesSpecError(
             f"task {run.name!r} reads {names} from Vault, but the kubernetes backend has no Vault role: set "
-            "[taskspec] vault_role (AIRFLOW__TASKSPEC__VAULT_ROLE) and run the Vault agent injector in the cluster")
+            "[taskspec] vault_role (AIRFLOW__TASKSPEC__VAULT_ROLE) and run the Vault agent injector in the cluster"
+        )
     notes = {
         "vault.hashicorp.com/agent-inject": "true",
         # Only the init container: a sidecar agent would keep the pod running after the task ends.
@@ -102,20 +112,24 @@ def vault_annotations(run: ir.TaskRun, settings: Settings) -> dict[str, str]:
     for s in wanted:
         notes[f"vault.hashicorp.com/agent-inject-secret-{s.inject_as}"] = s.key
         notes[f"vault.hashicorp.com/agent-inject-template-{s.inject_as}"] = (
-            f'{{{{- with secret "{s.key}" -}}}}{{{{ .Data.data.{settings.secret_data_key} }}}}{{{{- end -}}}}')
+            f'{{{{- with secret "{s.key}" -}}}}{{{{ .Data.data.{settings.secret_data_key} }}}}{{{{- end -}}}}'
+        )
     return notes
 
 
 def _vault_exports(run: ir.TaskRun) -> str:
-    return "".join(f'export {s.inject_as}="$(cat {VAULT_DIR}/{s.inject_as})"\n'
-                   for s in run.secrets if s.store == "vault")
+    return "".join(
+        f'export {s.inject_as}="$(cat {VAULT_DIR}/{s.inject_as})"\n'
+        for s in run.secrets
+        if s.store == "vault"
+    )
 
 
 def run_script(run: ir.TaskRun, settings: Settings) -> str:
     version = run.recipe.python_version or settings.default_python_version
     script = recipes.script(run.recipe, python_version=version, env_cache_dir=None)
     assert script.startswith(recipes.PROLOGUE)
-    body = script[len(recipes.PROLOGUE):]
+    body = script[len(recipes.PROLOGUE) :]
     return recipes.PROLOGUE + f"cd {WORKSPACE}\n" + _vault_exports(run) + body
 
 
@@ -131,9 +145,13 @@ def provided_env(dag_id: str, run_id: str, task: str, artifact_url: str) -> list
 
 
 def workspace_volume(claim: str) -> tuple[k8s.V1Volume, k8s.V1VolumeMount]:
-    return (k8s.V1Volume(name=WORKSPACE_VOLUME,
-                         persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim)),
-            k8s.V1VolumeMount(name=WORKSPACE_VOLUME, mount_path=WORKSPACE))
+    return (
+        k8s.V1Volume(
+            name=WORKSPACE_VOLUME,
+            persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim),
+        ),
+        k8s.V1VolumeMount(name=WORKSPACE_VOLUME, mount_path=WORKSPACE),
+    )
 
 
 def store_volume(settings: Settings) -> list[tuple[k8s.V1Volume, k8s.V1VolumeMount]]:
@@ -141,9 +159,15 @@ def store_volume(settings: Settings) -> list[tuple[k8s.V1Volume, k8s.V1VolumeMou
     clusters such as k3s in docker compose, kind or podman; the worker must see the same folder)."""
     if not settings.artifact_store.startswith("file://"):
         return []
-    path = settings.artifact_store[len("file://"):].rstrip("/") or "/"
-    return [(k8s.V1Volume(name=STORE_VOLUME, host_path=k8s.V1HostPathVolumeSource(path=path, type="DirectoryOrCreate")),
-             k8s.V1VolumeMount(name=STORE_VOLUME, mount_path=path))]
+    path = settings.artifact_store[len("file://") :].rstrip("/") or "/"
+    return [
+        (
+            k8s.V1Volume(
+                name=STORE_VOLUME, host_path=k8s.V1HostPathVolumeSource(path=path, type="DirectoryOrCreate")
+            ),
+            k8s.V1VolumeMount(name=STORE_VOLUME, mount_path=path),
+        )
+    ]
 
 
 def filer_command(action: str, spec: dict[str, Any], result_url: str | None = None) -> list[str]:
@@ -157,12 +181,19 @@ def git_init_container(run: ir.TaskRun, settings: Settings, mount: k8s.V1VolumeM
     """Fetch the project from git into the workspace (the executor image has git; the filer image has not)."""
     url = shlex.quote(run.source.git_url or "")
     ref = shlex.quote(run.source.git_ref or "HEAD")
-    script = (f"set -euo pipefail\ncd {WORKSPACE}\ngit init --quiet .\n"
-              f"git fetch --quiet --depth 1 {url} {ref}\ngit checkout --quiet --force FETCH_HEAD\n"
-              f'echo "taskspec: checked out {ref} of {url}"\n')
-    return k8s.V1Container(name="git", image=executor_image(run, settings), command=["bash", "-c", script],
-                           volume_mounts=[mount], image_pull_policy=settings.image_pull_policy,
-                           resources=FILER_RESOURCES)
+    script = (
+        f"set -euo pipefail\ncd {WORKSPACE}\ngit init --quiet .\n"
+        f"git fetch --quiet --depth 1 {url} {ref}\ngit checkout --quiet --force FETCH_HEAD\n"
+        f'echo "taskspec: checked out {ref} of {url}"\n'
+    )
+    return k8s.V1Container(
+        name="git",
+        image=executor_image(run, settings),
+        command=["bash", "-c", script],
+        volume_mounts=[mount],
+        image_pull_policy=settings.image_pull_policy,
+        resources=FILER_RESOURCES,
+    )
 
 
 def collected_url(exchange_url: str) -> str:

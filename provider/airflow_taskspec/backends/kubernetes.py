@@ -8,8 +8,9 @@ Pod contents come from ``k8s_pods`` (pure), names and labels from ``k8s_names``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
@@ -97,10 +98,15 @@ class TaskspecPodOperator(KubernetesPodOperator):
     # --- the pod ---
 
     def names(self, context: Any) -> RunNames:
-        return RunNames(self.plan.dag_id, _run_id(context, self.render_run_id), self.plan.group_id, self.settings)
+        return RunNames(
+            self.plan.dag_id, _run_id(context, self.render_run_id), self.plan.group_id, self.settings
+        )
 
     def labels_for(self, names: RunNames) -> dict[str, str]:
-        return {**k8s_names.run_labels(names.dag_id, names.run_id, names.step), k8s_names.LABEL_PHASE: self.phase}
+        return {
+            **k8s_names.run_labels(names.dag_id, names.run_id, names.step),
+            k8s_names.LABEL_PHASE: self.phase,
+        }
 
     def claim(self, names: RunNames) -> str:
         return k8s_names.claim_name(names.dag_id, names.run_id, names.step)
@@ -122,16 +128,23 @@ class TaskspecPodOperator(KubernetesPodOperator):
 
     # --- failures in one line ---
 
-    def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, xcom_result: dict[str, Any] | None = None,
-                context: Any = None) -> None:
+    def cleanup(
+        self,
+        pod: k8s.V1Pod,
+        remote_pod: k8s.V1Pod,
+        xcom_result: dict[str, Any] | None = None,
+        context: Any = None,
+    ) -> None:
         # The pod is about to be deleted: keep its last status to explain a failure.
         self._last_pod = remote_pod
         target = remote_pod or pod
         if target is not None and target.metadata is not None:
             try:
-                self._last_pod = self.client.read_namespaced_pod(target.metadata.name, target.metadata.namespace)
-            except Exception:  # best effort; the status we had is still useful
-                pass
+                self._last_pod = self.client.read_namespaced_pod(
+                    target.metadata.name, target.metadata.namespace
+                )
+            except ApiException as exc:  # best effort; the status we had is still useful
+                self.log.debug("could not re-read pod %s: %s", target.metadata.name, exc)
         super().cleanup(pod=pod, remote_pod=remote_pod, xcom_result=xcom_result, context=context)
 
     def explain(self, exc: BaseException) -> BaseException:
@@ -142,13 +155,19 @@ class TaskspecPodOperator(KubernetesPodOperator):
             seen = seen.__cause__ or seen.__context__
         # The KubernetesPodOperator's cleanup may raise over the original error: look down the whole chain.
         if any(isinstance(e, AirflowTaskTimeout) or "execution_timeout deadline" in str(e) for e in chain):
-            line = (f"taskspec: {self.phase} failed: deadline exceeded: the step ran longer than its timeout "
-                    f"({self.execution_timeout}); its pod was deleted")
+            line = (
+                f"taskspec: {self.phase} failed: deadline exceeded: the step ran longer than its timeout "
+                f"({self.execution_timeout}); its pod was deleted"
+            )
             self.log.error("%s", line)
             return AirflowTaskTimeout(line)
         pod = ApiClient().sanitize_for_serialization(self._last_pod) if self._last_pod is not None else None
-        reason = k8s_failures.failure_reason(pod, container=self.base_container_name,
-                                             startup_timeout=self.startup_timeout_seconds, error=str(chain[-1]))
+        reason = k8s_failures.failure_reason(
+            pod,
+            container=self.base_container_name,
+            startup_timeout=self.startup_timeout_seconds,
+            error=str(chain[-1]),
+        )
         line = f"taskspec: {self.phase} failed: {reason}"
         self.log.error("%s", line)
         return AirflowException(line)
@@ -216,7 +235,9 @@ class KubernetesProvisionOperator(_FilerPod):
         self.cmds = k8s_pods.filer_command("provision", spec)
         self.init_containers = (
             [k8s_pods.git_init_container(self.task_run, self.settings, self.volume_mounts[0])]
-            if self.task_run.source.git_url else [])
+            if self.task_run.source.git_url
+            else []
+        )
 
     def execute(self, context: Any) -> Any:
         folder = self.task_run.source.folder
@@ -244,8 +265,11 @@ class KubernetesRunOperator(TaskspecPodOperator):
         run = self.task_run
         self.image = k8s_pods.executor_image(run, self.settings)
         self.cmds = ["bash", "-c", k8s_pods.run_script(run, self.settings)]
-        self.env_vars = (k8s_pods.provided_env(names.dag_id, names.run_id, names.step, names.artifact_url)
-                         + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env] + list(self._secret_env))
+        self.env_vars = (
+            k8s_pods.provided_env(names.dag_id, names.run_id, names.step, names.artifact_url)
+            + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]
+            + list(self._secret_env)
+        )
         self.container_resources = k8s_pods.run_resources(run)
         self.annotations = dict(self._vault)
 
@@ -281,7 +305,7 @@ class KubernetesCollectOperator(_FilerPod):
         try:
             fs, path = store._fs(url, store_options(self.settings))
             saved = json.loads(fs.cat_file(path))
-        except Exception as exc:  # the outputs are saved; only their list is missing
+        except (OSError, ValueError) as exc:  # the outputs are saved; only their list is missing
             self.log.warning("could not read the list of saved files at %s: %s", url, exc)
         context["ti"].xcom_push(key="return_value", value=saved)
         fail_unless_run_succeeded(context, self.run_task_id, len(saved))
@@ -297,8 +321,10 @@ class _WorkspaceBase(BaseOperator):
 
     def identity(self, context: Any) -> tuple[str, dict[str, str]]:
         run_id = _run_id(context, RENDER_RUN_ID)
-        return (k8s_names.claim_name(self.plan.dag_id, run_id, self.plan.group_id),
-                k8s_names.run_labels(self.plan.dag_id, run_id, self.plan.group_id))
+        return (
+            k8s_names.claim_name(self.plan.dag_id, run_id, self.plan.group_id),
+            k8s_names.run_labels(self.plan.dag_id, run_id, self.plan.group_id),
+        )
 
     def manifest(self, context: Any = None) -> dict[str, Any]:
         claim, labels = self.identity(context)
@@ -317,7 +343,9 @@ class KubernetesWorkspaceOperator(_WorkspaceBase):
         body = self.manifest(context)
         name = body["metadata"]["name"]
         try:
-            self.core().create_namespaced_persistent_volume_claim(namespace=self.settings.namespace, body=body)
+            self.core().create_namespaced_persistent_volume_claim(
+                namespace=self.settings.namespace, body=body
+            )
             self.log.info("created PVC %s (%s)", name, body["spec"]["resources"]["requests"]["storage"])
         except ApiException as exc:
             if exc.status != 409:
@@ -336,22 +364,24 @@ class KubernetesCleanupOperator(_WorkspaceBase):
         delete_run_objects(self.core(), self.settings.namespace, claim, labels, log=self.log.info)
 
 
-def delete_run_objects(core: Any, namespace: str, claim: str, labels: dict[str, str], log: Any = print) -> None:
+def delete_run_objects(
+    core: Any, namespace: str, claim: str, labels: dict[str, str], log: Any = print
+) -> None:
     pods = core.list_namespaced_pod(namespace=namespace, label_selector=k8s_names.selector(labels)).items
     for pod in pods:
         if not k8s_names.matches(pod.metadata.labels, labels):
             continue
-        _delete(lambda: core.delete_namespaced_pod(name=pod.metadata.name, namespace=namespace))
-        log(f"deleted leftover pod {pod.metadata.name}")
-    if _delete(lambda: core.delete_namespaced_persistent_volume_claim(name=claim, namespace=namespace)):
+        if _delete(core.delete_namespaced_pod, name=pod.metadata.name, namespace=namespace):
+            log(f"deleted leftover pod {pod.metadata.name}")
+    if _delete(core.delete_namespaced_persistent_volume_claim, name=claim, namespace=namespace):
         log(f"deleted PVC {claim}")
     else:
         log(f"PVC {claim} was already gone")
 
 
-def _delete(call: Any) -> bool:
+def _delete(call: Any, **kwargs: Any) -> bool:
     try:
-        call()
+        call(**kwargs)
         return True
     except ApiException as exc:
         if exc.status == 404:
@@ -366,21 +396,28 @@ class KubernetesBackend:
     def phases(self, workflow: ir.Workflow, run: ir.TaskRun, plan: StepPlan) -> Phases:
         common: dict[str, Any] = {"plan": plan, "settings": self.settings, "task_run": run}
         run_op = KubernetesRunOperator(
-            task_id="run", retries=run.retries or 0,
-            execution_timeout=timedelta(seconds=run.timeout_seconds) if run.timeout_seconds else None, **common)
+            task_id="run",
+            retries=run.retries or 0,
+            execution_timeout=timedelta(seconds=run.timeout_seconds) if run.timeout_seconds else None,
+            **common,
+        )
         return Phases(
             workspace=KubernetesWorkspaceOperator(task_id="workspace", **common),
             provision=KubernetesProvisionOperator(task_id="provision", **common),
             run=run_op,
-            collect=KubernetesCollectOperator(task_id="collect", run_task_id=run_op.task_id,
-                                              outlets=list(plan.outlets), **common),
+            collect=KubernetesCollectOperator(
+                task_id="collect", run_task_id=run_op.task_id, outlets=list(plan.outlets), **common
+            ),
             cleanup=KubernetesCleanupOperator(task_id="cleanup", **common),
         )
 
 
 # --- render: what each task would create ---
 
-def task_manifests(workflow: ir.Workflow, settings: Settings, run_id: str = RENDER_RUN_ID) -> list[dict[str, Any]]:
+
+def task_manifests(
+    workflow: ir.Workflow, settings: Settings, run_id: str = RENDER_RUN_ID
+) -> list[dict[str, Any]]:
     """Per task group, in DAG order: {"group", "pvc", "provision", "run", "collect"} as manifest dicts."""
     from .. import build
 
@@ -394,8 +431,9 @@ def task_manifests(workflow: ir.Workflow, settings: Settings, run_id: str = REND
         entry = groups.setdefault(plan.group_id, {"group": plan.group_id})
         if isinstance(task, KubernetesWorkspaceOperator):
             claim = k8s_names.claim_name(plan.dag_id, run_id, plan.group_id)
-            entry["pvc"] = k8s_pods.pvc_manifest(settings, task.task_run, claim,
-                                                 k8s_names.run_labels(plan.dag_id, run_id, plan.group_id))
+            entry["pvc"] = k8s_pods.pvc_manifest(
+                settings, task.task_run, claim, k8s_names.run_labels(plan.dag_id, run_id, plan.group_id)
+            )
         elif isinstance(task, TaskspecPodOperator):
             task.render_run_id = run_id
             entry[task.phase] = api.sanitize_for_serialization(task.build_pod_request_obj(dry_run=True))

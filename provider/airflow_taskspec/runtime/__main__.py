@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import phases, store
 
@@ -28,8 +29,9 @@ def _save(url: str, result: Any, options: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m airflow_taskspec.runtime",
-                                description="Provision or collect a task's workspace.")
+    p = argparse.ArgumentParser(
+        prog="python -m airflow_taskspec.runtime", description="Provision or collect a task's workspace."
+    )
     p.add_argument("action", choices=["provision", "collect"])
     p.add_argument("--spec", required=True, help="JSON object with the fields of ProvisionSpec / CollectSpec")
     p.add_argument("--result-url", help="also write the JSON result to this store URL")
@@ -47,8 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             spec = phases.CollectSpec(**fields)
             result = phases.collect(spec, log=_log)
     except TypeError as exc:  # unknown or missing fields: a version mismatch between worker and image
-        print(f"taskspec: bad {args.action} spec ({exc}); is the filer image as new as the provider?",
-              file=sys.stderr)
+        print(
+            f"taskspec: bad {args.action} spec ({exc}); is the filer image as new as the provider?",
+            file=sys.stderr,
+        )
         return 2
     if args.result_url:
         _save(args.result_url, result, spec.store_options)
