@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,8 @@ import pytest
 import requests
 
 from tests.conftest import REPO
+
+BROKEN = "name: broken\ntasks:\n  - name: bad\n    executor: !custom\n      command: echo hi\n    triggers:\n      schedule: every day\n"
 
 pytestmark = pytest.mark.integration
 DAG_ID = "house_prices.train_and_compare"
@@ -55,6 +58,12 @@ def airflow_server(tmp_path: Path) -> Any:
                 "AIRFLOW__TASKSPEC__ARTIFACT_STORE": f"file://{tmp_path / 'store'}"})
     env.pop("AIRFLOW_HOME", None)
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+    # The example DAG folder, plus one broken project that must show up in the UI without hiding the others.
+    dags = tmp_path / "dags"
+    shutil.copytree(REPO / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
+    (dags / "broken").mkdir()
+    (dags / "broken" / "ame.yaml").write_text(BROKEN)
+    env["TASKSPEC_DAGS"] = str(dags)
     log = open(tmp_path / "run.log", "wb")
     proc = subprocess.Popen([str(REPO / "scripts" / "run.sh")], stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
@@ -113,6 +122,13 @@ def test_trigger_example_pipeline_over_rest(airflow_server: Any) -> None:
         return r.status_code == 200
 
     _wait_for(dag_listed, 120, f"{DAG_ID} to be parsed", log)
+    # The broken file is visible where a user looks: a DAG in the UI whose docs carry file:line and the error.
+    broken = requests.get(f"{base}/api/v2/dags/taskspec.broken_files/details", headers=headers, timeout=10)
+    assert broken.status_code == 200
+    assert broken.json()["dag_display_name"].startswith("⚠ taskspec: 1 spec file(s) failed")
+    assert f"{tmp / 'dags' / 'broken' / 'ame.yaml'}:7:" in broken.json()["doc_md"]
+    assert "not a valid 5-field cron expression" in broken.json()["doc_md"]
+
     requests.patch(f"{base}/api/v2/dags/{DAG_ID}", json={"is_paused": False}, headers=headers,
                    timeout=10).raise_for_status()
     created = requests.post(f"{base}/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None}, headers=headers,
