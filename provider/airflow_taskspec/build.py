@@ -18,13 +18,9 @@ from .config import Settings
 
 
 def schedule_of(schedule: ir.Schedule) -> Any:
-    if isinstance(schedule, ir.Cron):
-        return schedule.expr
-    if isinstance(schedule, ir.Continuous):
-        return "@continuous"
     if isinstance(schedule, ir.OnAssets):
         return [Asset(uri) for uri in schedule.uris]
-    return None
+    return ir.schedule_expression(schedule)
 
 
 def doc_md(workflow: ir.Workflow) -> str:

@@ -28,13 +28,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _schedule_text(schedule: ir.Schedule) -> str:
-    if isinstance(schedule, ir.Cron):
-        return schedule.expr
-    if isinstance(schedule, ir.Continuous):
-        return "@continuous"
     if isinstance(schedule, ir.OnAssets):
         return " | ".join(schedule.uris)
-    return ""
+    return ir.schedule_expression(schedule) or ""
 
 
 def _render(args: argparse.Namespace) -> int:

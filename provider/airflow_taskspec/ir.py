@@ -152,6 +152,15 @@ class OnAssets:
 Schedule = Union[Cron, Continuous, OnAssets, None]
 
 
+def schedule_expression(schedule: Schedule) -> str | None:
+    """A time-based schedule as Airflow writes it (cron text or ``@continuous``); None for none or assets."""
+    if isinstance(schedule, Cron):
+        return schedule.expr
+    if isinstance(schedule, Continuous):
+        return "@continuous"
+    return None
+
+
 @dataclass(frozen=True)
 class Workflow:
     """One Airflow DAG to be."""
