@@ -45,6 +45,8 @@ def test_twenty_good_files_load_in_dagbag_next_to_a_broken_one(tmp_path: Path) -
     assert where in broken.doc_md
     assert "not a Kubernetes quantity" in broken.doc_md
     assert "1 spec file(s) failed" in broken.dag_display_name
+    assert broken.dag_display_name.startswith("!")  # sorts first in the UI's DAG list
+    assert broken.description.startswith(where)  # the first error, shown on hover in the DAG list
     assert broken.get_task("report_errors").errors[str(folder / "zz_broken" / "ame.yaml")].startswith(where)
 
 

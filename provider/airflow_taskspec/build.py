@@ -134,8 +134,9 @@ def broken_files_dag(errors: dict[str, str]) -> DAG:
     listing = "\n\n".join(f"#### `{file}`\n\n```\n{html.escape(text)}\n```" for file, text in sorted(errors.items()))
     with DAG(
         dag_id=BROKEN_FILES_DAG_ID,
-        dag_display_name=f"⚠ taskspec: {len(errors)} spec file(s) failed to compile",
-        description="These AME/PEACH files have errors; their DAGs are missing until they are fixed.",
+        # "!" sorts before letters, so the DAG list (sorted by display name) shows this first.
+        dag_display_name=f"! taskspec: {len(errors)} spec file(s) failed to compile ⚠",
+        description=_first_error_line(errors)[:200],
         doc_md="## Spec files that failed to compile\n\nFix them; the DAGs appear on the next parse.\n\n" + listing,
         schedule=None,
         catchup=False,
@@ -146,3 +147,10 @@ def broken_files_dag(errors: dict[str, str]) -> DAG:
 
 
 BROKEN_FILES_DAG_ID = "taskspec.broken_files"
+
+
+def _first_error_line(errors: dict[str, str]) -> str:
+    """The first error of the first broken file, for the DAG's one-line description."""
+    first = errors[sorted(errors)[0]].splitlines()[0] if errors else ""
+    more = f" (and {len(errors) - 1} more file(s))" if len(errors) > 1 else ""
+    return first + more

@@ -125,7 +125,7 @@ def test_trigger_example_pipeline_over_rest(airflow_server: Any) -> None:
     # The broken file is visible where a user looks: a DAG in the UI whose docs carry file:line and the error.
     broken = requests.get(f"{base}/api/v2/dags/taskspec.broken_files/details", headers=headers, timeout=10)
     assert broken.status_code == 200
-    assert broken.json()["dag_display_name"].startswith("⚠ taskspec: 1 spec file(s) failed")
+    assert broken.json()["dag_display_name"].startswith("! taskspec: 1 spec file(s) failed")
     assert f"{tmp / 'dags' / 'broken' / 'ame.yaml'}:7:" in broken.json()["doc_md"]
     assert "not a valid 5-field cron expression" in broken.json()["doc_md"]
 
