@@ -173,9 +173,9 @@ def main() -> int:
 
 def write_report(args: argparse.Namespace, cold: dict[str, float], ours: list[dict[str, float]],
                  hand: list[dict[str, float]], one: list[dict[str, float]]) -> str:
-    med = lambda rs: statistics.median(r["seconds"] for r in rs)  # noqa: E731
+    med = lambda rs: statistics.median(r["seconds"] for r in rs)
     ratio = med(ours) / med(hand)
-    fmt = lambda rs: ", ".join(f"{r['seconds']:.2f}" for r in rs)  # noqa: E731
+    fmt = lambda rs: ", ".join(f"{r['seconds']:.2f}" for r in rs)
     dags, tasks = ours[0]["dags"], ours[0]["tasks"]
     return textwrap.dedent(f"""\
         # Benchmarks

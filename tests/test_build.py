@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from airflow_taskspec import build, resolve
 from airflow_taskspec.backends.local import LocalBackend
 from airflow_taskspec.config import settings
+
 from tests.conftest import EXAMPLES
 
 PHASES = ("workspace", "provision", "run", "collect", "cleanup")
@@ -59,7 +59,7 @@ def test_pipeline_steps_are_wired_as_written(dags: dict[str, Any]) -> None:
 
 def test_steps_receive_the_changed_files_of_every_earlier_step(dags: dict[str, Any]) -> None:
     dag = dags["house_prices.train_and_compare"]
-    plan = lambda g: dag.get_task(f"{g}.provision").plan  # noqa: E731
+    plan = lambda g: dag.get_task(f"{g}.provision").plan
     assert plan("prepare_data").earlier_steps == ()
     assert plan("train_knn").earlier_steps == ("prepare_data",)
     assert plan("compare").earlier_steps == ("prepare_data", "train_linear", "train_knn")

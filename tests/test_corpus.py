@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from airflow_taskspec import ir, resolve
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ame"

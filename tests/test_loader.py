@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from airflow_taskspec.build import BROKEN_FILES_DAG_ID
 from airflow_taskspec.loader import load_dags
+
 from tests.conftest import make_dag_folder
 
 GOOD = """\

@@ -6,6 +6,7 @@ import subprocess
 from importlib.metadata import entry_points
 
 from airflow_taskspec import config, get_provider_info
+
 from tests.conftest import BIN
 
 

@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from airflow_taskspec import recipes
 from airflow_taskspec.ir import ExecutorKind, Recipe
 

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from airflow_taskspec import resolve, schema
 from airflow_taskspec.dialects import ame
 

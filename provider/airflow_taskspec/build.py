@@ -84,31 +84,46 @@ def _data_set_gates(workflow: ir.Workflow, run: ir.TaskRun, cfg: Settings) -> li
     return gates
 
 
-def _wire(w: _Wiring, step: ir.Step, earlier: tuple[str, ...], last: bool) -> tuple[list[TaskGroup], list[TaskGroup], tuple[str, ...]]:
-    """Build ``step``; return its first groups, its last groups, and the group ids it ran (for later steps)."""
+Built = tuple[list[TaskGroup], list[TaskGroup], tuple[str, ...]]
+"""A built step: its first groups, its last groups, and the group ids it ran (for later steps' inputs)."""
+
+
+def _wire(w: _Wiring, step: ir.Step, earlier: tuple[str, ...], last: bool) -> Built:
     if isinstance(step, ir.TaskRun):
         group, gid = _task_group(w, step, earlier, hands_on=not last)
         return [group], [group], (gid,)
     if isinstance(step, ir.Parallel):
-        firsts, lasts, ran = [], [], ()
-        for branch in step.branches:
-            f, l_, r = _wire(w, branch, earlier, last)
-            firsts += f
-            lasts += l_
-            ran += r
-        return firsts, lasts, ran
+        return _wire_parallel(w, step, earlier, last)
+    return _wire_sequence(w, step, earlier, last)
+
+
+def _wire_parallel(w: _Wiring, step: ir.Parallel, earlier: tuple[str, ...], last: bool) -> Built:
+    """Every branch starts after the same earlier steps; the step ends when all branches have."""
+    firsts: list[TaskGroup] = []
+    lasts: list[TaskGroup] = []
+    ran: tuple[str, ...] = ()
+    for branch in step.branches:
+        f, l_, r = _wire(w, branch, earlier, last)
+        firsts += f
+        lasts += l_
+        ran += r
+    return firsts, lasts, ran
+
+
+def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last: bool) -> Built:
+    """Each step starts after the previous one and receives the outputs of all steps before it."""
     firsts: list[TaskGroup] = []
     previous: list[TaskGroup] = []
-    ran_all: tuple[str, ...] = ()
+    ran: tuple[str, ...] = ()
     for i, child in enumerate(step.steps):
-        f, l_, r = _wire(w, child, earlier + ran_all, last and i == len(step.steps) - 1)
+        f, l_, r = _wire(w, child, earlier + ran, last and i == len(step.steps) - 1)
         for before in previous:
             for after in f:
                 before >> after
         firsts = firsts or f
         previous = l_
-        ran_all += r
-    return firsts, previous, ran_all
+        ran += r
+    return firsts, previous, ran
 
 
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, Sequence
 
 
 class Severity(str, Enum):
@@ -43,12 +43,12 @@ class SpecError(Exception):
     def __post_init__(self) -> None:
         super().__init__(self.format())
 
-    def __reduce__(self) -> tuple[type["SpecError"], tuple[list[Diagnostic]]]:
+    def __reduce__(self) -> tuple[type[SpecError], tuple[list[Diagnostic]]]:
         # Exceptions pickle their args (the formatted text); compiled files are cached as pickles.
         return (type(self), (self.diagnostics,))
 
     @classmethod
-    def single(cls, file: str, line: int, column: int, message: str, hint: str = "") -> "SpecError":
+    def single(cls, file: str, line: int, column: int, message: str, hint: str = "") -> SpecError:
         return cls([Diagnostic(file, line, column, message, hint)])
 
     @property

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Union
 
-
 # Environment variables the provider sets in every task; a spec that sets one of them is an error.
 PROVIDED_ENV_VARS = (
     "TASKSPEC_WORKSPACE",
@@ -123,12 +122,12 @@ class TaskRun:
 
 @dataclass(frozen=True)
 class Sequence:
-    steps: tuple["Step", ...]
+    steps: tuple[Step, ...]
 
 
 @dataclass(frozen=True)
 class Parallel:
-    branches: tuple["Step", ...]
+    branches: tuple[Step, ...]
 
 
 Step = Union[TaskRun, Sequence, Parallel]

@@ -17,8 +17,8 @@ import hashlib
 import os
 import pickle
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from . import ir
 from .dialects import ame
@@ -119,7 +119,7 @@ class _Entry:
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "spec": None}
 
-    def parsed(self, cache: "_Cache") -> ame.ParsedSpec:
+    def parsed(self, cache: _Cache) -> ame.ParsedSpec:
         if self.spec is None:
             self.spec = cache.get_spec(self.digest)
         if self.spec is None:

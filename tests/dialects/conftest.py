@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from airflow_taskspec import resolve
 
 PROJECT_FILES = ("requirements.txt", "pyproject.toml", "poetry.lock", "Pipfile", "Pipfile.lock", "MLproject")

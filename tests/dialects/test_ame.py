@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from airflow_taskspec import ir, resolve
 from airflow_taskspec.errors import Severity
 
@@ -374,7 +373,7 @@ tasks:
 def test_task_references_everywhere_a_task_can_appear(write_project, dag_folder):
     write_project("p", REFERENCED)
     c = compile_folder(dag_folder)
-    commands = lambda dag_id: [r.recipe.command for r in ir.task_runs(workflow(c, dag_id).graph)]  # noqa: E731
+    commands = lambda dag_id: [r.recipe.command for r in ir.task_runs(workflow(c, dag_id).graph)]
     assert commands("p.alias") == ["train"] and commands("p.alias_obj") == ["train"]
     assert commands("p.flow") == ["prepare", "train"]
     assert commands("p.recommender.training") == ["train", "check"]

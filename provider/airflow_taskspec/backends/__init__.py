@@ -32,14 +32,14 @@ class Phases:
 
 
 class Backend(Protocol):
-    settings: "Settings"
+    settings: Settings
 
-    def phases(self, workflow: "Workflow", run: "TaskRun", plan: StepPlan) -> Phases:
+    def phases(self, workflow: Workflow, run: TaskRun, plan: StepPlan) -> Phases:
         """Create the five operators (inside the current TaskGroup) for one TaskRun."""
         ...
 
 
-def for_settings(settings: "Settings") -> Backend:
+def for_settings(settings: Settings) -> Backend:
     if settings.backend == "kubernetes":
         from .kubernetes import KubernetesBackend
 

@@ -16,8 +16,14 @@ from .. import ir, recipes
 from ..config import Settings
 from ..runtime import layout, phases
 from . import Phases, StepPlan
-from .phases import (RunNames, data_set_publishing, data_set_staging, fail_unless_run_succeeded,
-                     resolve_secrets, store_options)
+from .phases import (
+    RunNames,
+    data_set_publishing,
+    data_set_staging,
+    fail_unless_run_succeeded,
+    resolve_secrets,
+    store_options,
+)
 
 
 class _LocalPhase(BaseOperator):

@@ -27,7 +27,7 @@ class RunNames:
     settings: Settings
 
     @classmethod
-    def from_context(cls, plan: StepPlan, settings: Settings, context: Any) -> "RunNames":
+    def from_context(cls, plan: StepPlan, settings: Settings, context: Any) -> RunNames:
         return cls(plan.dag_id, context["run_id"], plan.group_id, settings)
 
     @property

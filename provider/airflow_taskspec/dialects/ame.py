@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Literal, Union
+from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .. import ir
 from ..errors import Diagnostic, Severity, SpecError, did_you_mean, one_of
@@ -206,7 +215,7 @@ class Secret(_Model):
         return EnvEntry._env_name(value)
 
     @model_validator(mode="after")
-    def _vault_named(self) -> "Secret":
+    def _vault_named(self) -> Secret:
         if self.store == "vault" and not self.vault:
             raise ValueError(f"the `!vault` secret '{self.injectAs}' needs `vault:`, the name of the vault to read from")
         return self
@@ -243,17 +252,17 @@ class Task(_Model):
     """A task, a pipeline step, a template (a partial task), a model's training or validation task."""
 
     name: str | None = None
-    fromTemplate: Union[TemplateRef, str, None] = None
+    fromTemplate: TemplateRef | str | None = None
     executor: Executor | None = None
-    taskRef: Union[str, TaskRefObject, None] = Field(default=None, validation_alias=AliasChoices("taskRef", "taskref"))
-    pipeline: list[Union[list["Task"], "Task"]] | None = None
+    taskRef: str | TaskRefObject | None = Field(default=None, validation_alias=AliasChoices("taskRef", "taskref"))
+    pipeline: list[list[Task] | Task] | None = None
     resources: dict[str, str] | None = None
     environment: list[EnvEntry] | None = Field(default=None, validation_alias=AliasChoices("environment", "env"))
     secrets: list[Secret] | None = None
     triggers: Triggers | None = None
     artifacts: Artifacts | None = Field(default=None, validation_alias=AliasChoices("artifacts", "artifactCfg"))
     image: str | None = None
-    dataSets: list[Union[DataSetRef, str]] | None = None
+    dataSets: list[DataSetRef | str] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -277,7 +286,7 @@ class Task(_Model):
         return value
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Task":
+    def _one_kind(self) -> Task:
         kinds = [k for k, v in (("executor", self.executor), ("taskRef", self.taskRef), ("pipeline", self.pipeline))
                  if v is not None]
         if len(kinds) > 1:
@@ -319,7 +328,7 @@ class Model(_Model):
         return Task._plain_name(value) or value
 
     @model_validator(mode="after")
-    def _one_validation(self) -> "Model":
+    def _one_validation(self) -> Model:
         if self.validationTask is not None and self.validation is not None:
             raise ValueError(f"model '{self.name}' sets both `validationTask` and `validation.task`; keep one")
         return self
@@ -670,7 +679,7 @@ def _merge_keyed(base: list[Any], top: list[Any], key: Callable[[Any], str]) -> 
     return merged + [item for item in top if key(item) in winners]
 
 
-def _data_set_key(ref: Union[DataSetRef, str]) -> str:
+def _data_set_key(ref: DataSetRef | str) -> str:
     return ref if isinstance(ref, str) else f"{ref.ref.project or ''}.{ref.ref.name}"
 
 
@@ -694,7 +703,7 @@ class _Place:
     spec: ParsedSpec
     path: tuple[Any, ...]
 
-    def at(self, *more: Any) -> "_Place":
+    def at(self, *more: Any) -> _Place:
         return _Place(self.spec, self.path + more)
 
     def error(self, message: str, hint: str = "", *, key: bool = False) -> SpecError:
@@ -986,7 +995,7 @@ class _Normaliser:
                                     field_name)
         return place
 
-    def data_set_use(self, ref: Union[DataSetRef, str], place: _Place) -> ir.DataSetUse:
+    def data_set_use(self, ref: DataSetRef | str, place: _Place) -> ir.DataSetUse:
         if isinstance(ref, DataSetRef):
             project_name, name = ref.ref.project or self.project.name, ref.ref.name
         else:
@@ -1023,7 +1032,7 @@ def _ref_key(place: _Place) -> str:
     return "taskref" if "taskref" in _raw(place) else "taskRef"
 
 
-def _template_key(ref: Union[TemplateRef, str], own_project: str) -> tuple[str, str]:
+def _template_key(ref: TemplateRef | str, own_project: str) -> tuple[str, str]:
     if isinstance(ref, TemplateRef):
         return ref.project or own_project, ref.name
     project, _, name = ref.rpartition(".")  # the documented dotted form `project.template`

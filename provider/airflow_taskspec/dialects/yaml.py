@@ -8,7 +8,7 @@ the place in the file. Parsing uses libyaml's composer when available (about 14x
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -22,7 +22,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
 TAG_KEY = "!tag"
 """Key under which a tagged mapping keeps its tag name (``!poetry`` -> ``{"!tag": "poetry", ...}``)."""
 
-Path = tuple[Union[str, int], ...]
+Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _custom_tag(node: yaml.Node) -> str | None:
     tag = node.tag
     if tag in _STANDARD_TAGS or not tag or tag == "!":
         return None
-    return tag[1:] if tag.startswith("!") else tag
+    return tag.removeprefix("!")
 
 
 def _convert(node: yaml.Node, path: Path, doc: Document, file: str) -> Any:
