@@ -64,6 +64,10 @@ def test_store_round_trip_through_memory_filesystem(tmp_path: Path) -> None:
     assert store.download_tree("memory://bucket/run1", str(tmp_path / "dst")) == ["d/f.txt"]
     assert (tmp_path / "dst" / "d" / "f.txt").read_text() == "x"
     assert store.download_tree("memory://bucket/none", str(tmp_path / "dst2")) == []
+    store.write_bytes("memory://bucket/run1/result.json", b"[]")
+    assert store.read_bytes("memory://bucket/run1/result.json") == b"[]"
+    with pytest.raises(FileNotFoundError):
+        store.read_bytes("memory://bucket/run1/missing.json")
 
 
 def test_layout_names_project_task_and_run() -> None:

@@ -48,8 +48,7 @@ def upload_project(folder: str, settings: Settings, options: dict[str, Any] | No
     if not store.exists(marker, options):
         files = workspace.walk_files(folder)
         store.upload(folder, files, url, options)
-        fs, path = store._fs(marker, options)
-        fs.pipe_file(path, b"")
+        store.write_bytes(marker, b"", options)
     return url
 
 
@@ -303,8 +302,7 @@ class KubernetesCollectOperator(_FilerPod):
         url = k8s_pods.collected_url(self.names(context).exchange_url)
         saved: list[dict[str, Any]] = []
         try:
-            fs, path = store._fs(url, store_options(self.settings))
-            saved = json.loads(fs.cat_file(path))
+            saved = json.loads(store.read_bytes(url, store_options(self.settings)))
         except (OSError, ValueError) as exc:  # the outputs are saved; only their list is missing
             self.log.warning("could not read the list of saved files at %s: %s", url, exc)
         context["ti"].xcom_push(key="return_value", value=saved)

@@ -20,14 +20,6 @@ def _log(message: str) -> None:
     print(f"taskspec: {message}", flush=True)
 
 
-def _save(url: str, result: Any, options: dict[str, Any]) -> None:
-    fs, path = store._fs(url, options)
-    parent = path.rsplit("/", 1)[0]
-    if parent and parent != path:
-        fs.makedirs(parent, exist_ok=True)
-    fs.pipe_file(path, json.dumps(result).encode())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m airflow_taskspec.runtime", description="Provision or collect a task's workspace."
@@ -55,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     if args.result_url:
-        _save(args.result_url, result, spec.store_options)
+        store.write_bytes(args.result_url, json.dumps(result).encode(), spec.store_options)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -35,6 +35,20 @@ def exists(url: str, options: dict[str, Any] | None = None) -> bool:
     return bool(fs.exists(path))
 
 
+def write_bytes(url: str, data: bytes, options: dict[str, Any] | None = None) -> None:
+    """Write one small object (a marker, a JSON result), creating its folder where the store has folders."""
+    fs, path = _fs(url, options)
+    parent = path.rsplit("/", 1)[0]
+    if parent and parent != path:
+        fs.makedirs(parent, exist_ok=True)
+    fs.pipe_file(path, data)
+
+
+def read_bytes(url: str, options: dict[str, Any] | None = None) -> bytes:
+    fs, path = _fs(url, options)
+    return bytes(fs.cat_file(path))
+
+
 def download_tree(src_url: str, dest_root: str, options: dict[str, Any] | None = None) -> list[str]:
     """Copy every file below ``src_url`` into ``dest_root``, keeping relative paths; returns them."""
     fs, base = _fs(src_url, options)
