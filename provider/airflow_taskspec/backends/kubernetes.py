@@ -9,13 +9,12 @@ Pod contents come from ``k8s_pods`` (pure), names and labels from ``k8s_names``,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import yaml
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 from kubernetes.client import ApiClient, ApiException
 from kubernetes.client import models as k8s
@@ -24,7 +23,15 @@ from .. import ir
 from ..config import Settings
 from ..runtime import layout, store, workspace
 from . import Phases, StepPlan, k8s_failures, k8s_names, k8s_pods
-from .phases import RunNames, data_set_publishing, data_set_staging, fail_unless_run_succeeded, store_options
+from .phases import (
+    RunNames,
+    TaskRunOperator,
+    data_set_publishing,
+    data_set_staging,
+    execution_timeout,
+    fail_unless_run_succeeded,
+    store_options,
+)
 
 RENDER_RUN_ID = "render"
 
@@ -52,10 +59,6 @@ def upload_project(folder: str, settings: Settings, options: dict[str, Any] | No
     return url
 
 
-def _tolerations(settings: Settings) -> list[Any]:
-    return list(settings.tolerations)
-
-
 class TaskspecPodOperator(KubernetesPodOperator):
     """A KubernetesPodOperator whose pod comes from a TaskRun: the workspace PVC, taskspec labels, fsGroup."""
 
@@ -72,7 +75,7 @@ class TaskspecPodOperator(KubernetesPodOperator):
             image_pull_policy=settings.image_pull_policy,
             service_account_name=settings.service_account or None,
             node_selector=dict(settings.node_selector),
-            tolerations=_tolerations(settings),
+            tolerations=list(settings.tolerations),
             security_context=k8s.V1PodSecurityContext(fs_group=settings.fs_group),
             startup_timeout_seconds=settings.startup_timeout_seconds,
             startup_check_interval_seconds=settings.pod_poll_interval,  # type: ignore[arg-type]
@@ -310,15 +313,11 @@ class KubernetesCollectOperator(_FilerPod):
         return saved
 
 
-class _WorkspaceBase(BaseOperator):
-    def __init__(self, *, plan: StepPlan, settings: Settings, task_run: ir.TaskRun, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan = plan
-        self.settings = settings
-        self.task_run = task_run
+class _WorkspaceBase(TaskRunOperator):
+    render_run_id = RENDER_RUN_ID  # the run id `taskspec render` shows; a real run takes it from its context
 
     def identity(self, context: Any) -> tuple[str, dict[str, str]]:
-        run_id = _run_id(context, RENDER_RUN_ID)
+        run_id = _run_id(context, self.render_run_id)
         return (
             k8s_names.claim_name(self.plan.dag_id, run_id, self.plan.group_id),
             k8s_names.run_labels(self.plan.dag_id, run_id, self.plan.group_id),
@@ -396,7 +395,7 @@ class KubernetesBackend:
         run_op = KubernetesRunOperator(
             task_id="run",
             retries=run.retries or 0,
-            execution_timeout=timedelta(seconds=run.timeout_seconds) if run.timeout_seconds else None,
+            execution_timeout=execution_timeout(run),
             **common,
         )
         return Phases(
@@ -428,10 +427,8 @@ def task_manifests(
             continue
         entry = groups.setdefault(plan.group_id, {"group": plan.group_id})
         if isinstance(task, KubernetesWorkspaceOperator):
-            claim = k8s_names.claim_name(plan.dag_id, run_id, plan.group_id)
-            entry["pvc"] = k8s_pods.pvc_manifest(
-                settings, task.task_run, claim, k8s_names.run_labels(plan.dag_id, run_id, plan.group_id)
-            )
+            task.render_run_id = run_id
+            entry["pvc"] = task.manifest()
         elif isinstance(task, TaskspecPodOperator):
             task.render_run_id = run_id
             entry[task.phase] = api.sanitize_for_serialization(task.build_pod_request_obj(dry_run=True))

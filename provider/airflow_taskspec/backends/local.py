@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
-from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowException
 
 from .. import ir, recipes
@@ -18,22 +18,18 @@ from ..runtime import layout, phases
 from . import Phases, StepPlan
 from .phases import (
     RunNames,
+    TaskRunOperator,
     data_set_publishing,
     data_set_staging,
+    execution_timeout,
     fail_unless_run_succeeded,
     resolve_secrets,
     store_options,
 )
 
 
-class _LocalPhase(BaseOperator):
+class _LocalPhase(TaskRunOperator):
     """Common to the local phase operators: where this run's workspace is."""
-
-    def __init__(self, *, plan: StepPlan, settings: Settings, task_run: ir.TaskRun, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan = plan
-        self.settings = settings
-        self.task_run = task_run
 
     def names(self, context: Any) -> RunNames:
         return RunNames.from_context(self.plan, self.settings, context)
@@ -180,7 +176,7 @@ class LocalBackend:
 
     def phases(self, workflow: ir.Workflow, run: ir.TaskRun, plan: StepPlan) -> Phases:
         common: dict[str, Any] = {"plan": plan, "settings": self.settings, "task_run": run}
-        run_op = LocalRunOperator(task_id="run", execution_timeout=_timeout(run), retries=run.retries or 0, **common)
+        run_op = LocalRunOperator(task_id="run", execution_timeout=execution_timeout(run), retries=run.retries or 0, **common)
         return Phases(
             workspace=LocalWorkspaceOperator(task_id="workspace", **common),
             provision=LocalProvisionOperator(task_id="provision", **common),
@@ -190,8 +186,3 @@ class LocalBackend:
             cleanup=LocalCleanupOperator(task_id="cleanup", **common),
         )
 
-
-def _timeout(run: ir.TaskRun) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=run.timeout_seconds) if run.timeout_seconds else None

@@ -3,12 +3,12 @@ and the collect rule (save outputs, then fail if the run did not succeed)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import BaseHook
+from airflow.sdk import BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from .. import ir
@@ -50,6 +50,20 @@ class RunNames:
             "TASKSPEC_TASK": self.step,
             "TASKSPEC_ARTIFACT_URL": self.artifact_url,
         }
+
+
+class TaskRunOperator(BaseOperator):
+    """An operator for one phase of one TaskRun: what it runs (``task_run``), where (``plan``), with what config."""
+
+    def __init__(self, *, plan: StepPlan, settings: Settings, task_run: ir.TaskRun, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.settings = settings
+        self.task_run = task_run
+
+
+def execution_timeout(run: ir.TaskRun) -> timedelta | None:
+    return timedelta(seconds=run.timeout_seconds) if run.timeout_seconds else None
 
 
 def data_set_staging(run: ir.TaskRun, settings: Settings) -> list[dict[str, str]]:
@@ -144,11 +158,3 @@ class EnsureDataSetOperator(TriggerDagRunOperator):
         self.log.info("data set %s has never been produced: running %s first", self.data_set_url, self.trigger_dag_id)
         return super().execute(context)
 
-
-def artifact_count(records: list[dict[str, Any]]) -> int:
-    return len(records)
-
-
-def ensure_dir(path: str) -> str:
-    os.makedirs(path, exist_ok=True)
-    return path
