@@ -32,9 +32,12 @@ mkdir -p "$cache_dir"
 exec 9>"$cache_dir/build.lock"
 flock 9
 
+# TASKSPEC_TEST_IMAGE_TAG: another tag for the executor and filer images, so two checkouts with different
+# runtime sources (e.g. git worktrees) can test on one machine without rebuilding each other's images.
+tag=${TASKSPEC_TEST_IMAGE_TAG:-test}
 base_image=localhost/taskspec-base:test
-executor_image=localhost/taskspec-executor:test
-filer_image=localhost/taskspec-filer:test
+executor_image=localhost/taskspec-executor:$tag
+filer_image=localhost/taskspec-filer:$tag
 
 suite=bookworm
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"

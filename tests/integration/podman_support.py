@@ -34,6 +34,10 @@ _KEEP_INIT_CONTAINERS = {"io.podman.annotations.init.container.type": "always"}
 _INIT_FAILED = re.compile(r"init container \S+ exited with code (\d+)")
 
 
+# The tag scripts/build-test-images.sh gave the executor and filer images (TASKSPEC_TEST_IMAGE_TAG).
+_TAG = os.environ.get("TASKSPEC_TEST_IMAGE_TAG", "test")
+
+
 class PodmanError(RuntimeError):
     """podman is missing, misconfigured, or failed for a reason other than a container's exit code."""
 
@@ -45,8 +49,8 @@ class TestImages:
     __test__ = False  # not a pytest test class despite the name
 
     base: str = "localhost/taskspec-base:test"
-    executor: str = "localhost/taskspec-executor:test"
-    filer: str = "localhost/taskspec-filer:test"
+    executor: str = f"localhost/taskspec-executor:{_TAG}"
+    filer: str = f"localhost/taskspec-filer:{_TAG}"
 
 
 @dataclass(frozen=True)
