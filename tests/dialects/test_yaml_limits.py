@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from airflow_taskspec.dialects import yaml as spec_yaml
 from airflow_taskspec.errors import SpecError
+
 from tests.conftest import BIN
 
 NESTED_ALIASES = "name: bomb\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
