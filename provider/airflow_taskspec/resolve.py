@@ -20,6 +20,7 @@ from typing import Any
 from . import ir
 from .compile_cache import CompileCache, file_digest
 from .dialects import REGISTRY, Dialect, Group, SpecFile
+from .dialects.diagnostics import dedupe
 from .errors import Diagnostic, Severity, SpecError
 
 IGNORE_FILE = ".airflowignore"
@@ -37,13 +38,15 @@ class Compilation:
         return sorted(unique.values(), key=lambda d: (d.file, d.line, d.column, d.severity.value))
 
     def add(self, file: str, diagnostics: Iterable[Diagnostic]) -> None:
-        """Report diagnostics for ``file``: errors under ``errors[file]``, warnings in ``warnings``."""
-        errors: list[Diagnostic] = []
-        for d in diagnostics:
-            (errors if d.severity is Severity.ERROR else self.warnings).append(d)
+        """Report diagnostics for ``file``: errors under ``errors[file]``, warnings in ``warnings``; once each, as a
+        file in two groups may be reported by both."""
+        diagnostics = list(diagnostics)
+        known = list(self.errors[file].diagnostics) if file in self.errors else []
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR and d not in known]
+        self.warnings.extend(d for d in diagnostics if d.severity is not Severity.ERROR and d not in self.warnings)
         if errors:
             # A new SpecError: the one already here may be a cached entry's, which must stay as it was read.
-            self.errors[file] = SpecError([*(self.errors[file].diagnostics if file in self.errors else []), *errors])
+            self.errors[file] = SpecError(known + dedupe(errors))
 
 
 def _bug(file: str, doing: str, exc: BaseException) -> Diagnostic:
