@@ -3,10 +3,6 @@
 Scalars stay the text the user wrote (``pythonVersion: 3.10`` is "3.10", never the float 3.1), tags are kept
 (``executor: !poetry {...}``), and every key and value keeps its line and column so a model error can point at
 the place in the file. Parsing uses libyaml's composer when available (about 14x faster than pure Python).
-
-Aliases are expanded, within bounds: an alias inside the node it names (``tasks: &a [*a]``) is an error, and so
-is a document whose aliases expand to many times its own size (a few lines can name billions of nodes), so no
-file can keep the DAG folder's parse from finishing.
 """
 
 from __future__ import annotations
@@ -85,59 +81,7 @@ def _custom_tag(node: yaml.Node) -> str | None:
     return tag.removeprefix("!")
 
 
-EXPANSION_FACTOR = 20
-"""How many times its own number of nodes a document may expand to through aliases (plus ``EXPANSION_SLACK``)."""
-EXPANSION_SLACK = 10_000
-
-
-class _Budget:
-    """Nodes left to convert; aliases make one node count again each time it is used."""
-
-    def __init__(self, file: str, root: yaml.Node) -> None:
-        self.file = file
-        self.left = EXPANSION_FACTOR * _distinct_nodes(file, root) + EXPANSION_SLACK
-        self.allowed = self.left
-
-    def spend(self, doc: Document, path: Path) -> None:
-        self.left -= 1
-        if self.left < 0:
-            # The nodes an alias names carry the anchor's position; the top-level key being expanded is the place.
-            m = doc.key_marks.get(path[:1], Mark(1, 1))
-            raise SpecError.single(self.file, m.line, m.column,
-                                   f"YAML aliases under '{path[0]}' expand the file to more than {self.allowed} values"
-                                   if path else f"YAML aliases expand the file to more than {self.allowed} values",
-                                   "write the values out, or use `fromTemplate` to share settings between tasks")
-
-
-def _distinct_nodes(file: str, root: yaml.Node) -> int:
-    """The nodes of the document, each once; an alias inside the node it names is an error."""
-    seen: set[int] = set()
-    # Depth-first with an explicit stack: (node, whether its children are done); ``open`` are the ancestors.
-    open_nodes: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            open_nodes.discard(id(node))
-            continue
-        if id(node) in open_nodes:
-            m = _mark(node)
-            raise SpecError.single(file, m.line, m.column, "a YAML alias refers to a value that contains it, "
-                                   "which would repeat forever", "remove the alias, or point it at another value")
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        open_nodes.add(id(node))
-        stack.append((node, True))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((child, False) for child in reversed(node.value))
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend((child, False) for pair in reversed(node.value) for child in pair)
-    return len(seen)
-
-
-def _convert(node: yaml.Node, path: Path, doc: Document, file: str, budget: _Budget) -> Any:
-    budget.spend(doc, path)
+def _convert(node: yaml.Node, path: Path, doc: Document, file: str) -> Any:
     doc.value_marks[path] = _mark(node)
     if isinstance(node, yaml.ScalarNode):
         tag = _custom_tag(node)
@@ -151,7 +95,7 @@ def _convert(node: yaml.Node, path: Path, doc: Document, file: str, budget: _Bud
             return {TAG_KEY: tag} if value in (None, "") else {TAG_KEY: tag, "!value": value}
         return value
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), doc, file, budget) for i, item in enumerate(node.value)]
+        return [_convert(item, path + (i,), doc, file) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         tag = _custom_tag(node)
@@ -174,7 +118,7 @@ def _convert(node: yaml.Node, path: Path, doc: Document, file: str, budget: _Bud
                 raise SpecError.single(file, m.line, m.column, f"key '{key}' is set twice{where}",
                                        "remove one of the two; YAML keeps only the last and the other would be lost")
             doc.key_marks[path + (key,)] = _mark(key_node)
-            result[key] = _convert(value_node, path + (key,), doc, file, budget)
+            result[key] = _convert(value_node, path + (key,), doc, file)
         return result
     raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
@@ -207,5 +151,5 @@ def load(file: str, text: str) -> Document:
     if node is None:
         doc.data = None
         return doc
-    doc.data = _convert(node, (), doc, file, _Budget(file, node))
+    doc.data = _convert(node, (), doc, file)
     return doc
