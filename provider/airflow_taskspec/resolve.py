@@ -58,7 +58,7 @@ def _bug(file: str, doing: str, exc: BaseException) -> Diagnostic:
 # -- discovery -----------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class _Found:
+class Found:
     dialect: Dialect[Any]
     file: str
 
@@ -81,17 +81,17 @@ def _walk_order(path: str) -> list[tuple[int, str]]:
     return [(1, f) for f in folders] + [(0, name)]
 
 
-def _claim(files: Iterable[str], result: Compilation) -> list[_Found]:
+def _claim(files: Iterable[str], result: Compilation) -> list[Found]:
     """The files some dialect reads (the first in REGISTRY order that claims one); for ``first_only`` patterns,
     a folder's other alternatives become warnings."""
-    found: list[tuple[_Found, tuple[str, int, str], int]] = []
+    found: list[tuple[Found, tuple[str, int, str], int]] = []
     for file in files:
         posix = os.path.abspath(file).replace(os.sep, "/")
         for dialect in REGISTRY.values():
             claimed = next(((i, m) for i, p in enumerate(dialect.patterns) if (m := p.match(posix)) is not None), None)
             if claimed is not None:
                 pattern, (glob, folder) = claimed
-                found.append((_Found(dialect, file), (dialect.name, pattern, folder), glob))
+                found.append((Found(dialect, file), (dialect.name, pattern, folder), glob))
                 break
     winners: dict[tuple[str, int, str], tuple[int, str]] = {}
     for f, place, glob in found:
@@ -110,7 +110,7 @@ def _claim(files: Iterable[str], result: Compilation) -> list[_Found]:
     return kept
 
 
-def discover(root: str, result: Compilation | None = None) -> list[_Found]:
+def discover(root: str, result: Compilation | None = None) -> list[Found]:
     """Every spec file below ``root`` (or ``root`` itself) with the dialect that reads it, in walk order."""
     result = result if result is not None else Compilation()
     if os.path.isfile(root):
@@ -171,7 +171,7 @@ def _not_utf8(file: str, raw: bytes, exc: UnicodeDecodeError) -> SpecError:
                             "save it as UTF-8")
 
 
-def _read_entry(found: _Found, cache: CompileCache) -> _Entry:
+def _read_entry(found: Found, cache: CompileCache) -> _Entry:
     dialect, file = found.dialect, found.file
     try:
         with open(file, "rb") as fh:

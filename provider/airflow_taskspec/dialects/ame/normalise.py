@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from ... import ir
@@ -85,18 +86,17 @@ class _Normaliser:
             if ("tasks", i) in broken:
                 continue
             if task.name:
-                builders.append((self.dag_id(task.name), lambda i=i, task=task: self.task_workflow(i, task)))
+                builders.append((self.dag_id(task.name), partial(self.task_workflow, i, task)))
             else:
                 self.warnings.append(warning(self.spec.doc, ("tasks", i),
-                                              "this task has no `name`, so it gets no DAG", "add `name:`"))
+                                             "this task has no `name`, so it gets no DAG", "add `name:`"))
         for i, model in enumerate(self.project.models or []):
             if ("models", i) in broken:
                 continue
-            builders.append((self.dag_id(model.name, "training"), lambda i=i, model=model: self.model_workflow(i, model)))
+            builders.append((self.dag_id(model.name, "training"), partial(self.model_workflow, i, model)))
         for i, data_set in enumerate(self.project.dataSets or []):
             if ("dataSets", i) not in broken and data_set.task.taskRef is None:
-                builders.append((self.producer_dag_id(data_set),
-                                 lambda i=i, ds=data_set: self.data_set_workflow(i, ds)))
+                builders.append((self.producer_dag_id(data_set), partial(self.data_set_workflow, i, data_set)))
         errors: list[Diagnostic] = []
         out: list[ir.Workflow] = []
         for dag_id, build in builders:
@@ -145,8 +145,8 @@ class _Normaliser:
             graph = ir.Sequence((graph, checked))
         schedule = (schedules.to_ir(model.training.schedule) if model.training.schedule
                     else _schedule(training.triggers))
-        notes = (f"model '{model.name}': deployment is not supported by taskspec; only training"
-                 f"{' and validation' if validation else ''} run here",) if model.deployment is not None else ()
+        notes = ((f"model '{model.name}': deployment is not supported by taskspec; only training"
+                  f"{' and validation' if validation else ''} run here"),) if model.deployment is not None else ()
         return self._workflow(self.dag_id(model.name, "training"), place,
                               f"{self.project.name} / {model.name} training",
                               f"Training of AME model `{model.name}` of project `{self.project.name}`"
@@ -247,8 +247,8 @@ class _Normaliser:
         """An expanded task as a graph: a pipeline becomes a Sequence (nested lists Parallel), else a TaskRun."""
         if not top and "triggers" in _raw(place):
             self.warnings.append(warning(self.spec.doc, place.path,
-                                          f"`triggers` of pipeline step '{task.name}' are ignored",
-                                          "schedules belong to the task that is the DAG (the pipeline itself)"))
+                                         f"`triggers` of pipeline step '{task.name}' are ignored",
+                                         "schedules belong to the task that is the DAG (the pipeline itself)"))
         if task.pipeline is not None:
             inherited = settings_of(task)
             name = task.name
