@@ -136,6 +136,7 @@ def check_folder(layout: dict[str, str | bytes]) -> None:
         for diagnostic in compilation.diagnostics():
             assert diagnostic.file and diagnostic.line >= 1 and diagnostic.column >= 1, diagnostic
             assert "Traceback" not in diagnostic.message
+            assert "bug in taskspec" not in diagnostic.hint, diagnostic  # an internal error the fuzzer found
         for file, error in compilation.errors.items():
             assert error.diagnostics, file
 

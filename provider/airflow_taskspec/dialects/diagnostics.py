@@ -103,11 +103,27 @@ def _owner_model(root: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel
     return model
 
 
-def clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+def _branch_name(part: str) -> bool:
+    return "[" in part or part.startswith("function") or (part[:1].isupper() and part != TAG_KEY) or part == "str"
+
+
+def clean_loc(loc: tuple[Any, ...], data: Any = None) -> tuple[Any, ...]:
     """An error's path in the document: pydantic inserts union branch names ("Task", "list[Task]", "str") and
-    validator names between the keys."""
-    return tuple(p for p in loc if isinstance(p, int) or not (
-        "[" in p or p.startswith("function") or (p[:1].isupper() and p != TAG_KEY) or p in ("str",)))
+    validator names between the keys. With the document's ``data``, a part that is a key of the mapping at that
+    place is a key whatever it looks like (a user's `Name:` is not a branch name); the last part may be a key
+    that is missing."""
+    node, path = data, []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path.append(part)
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif not _branch_name(part) or (data is not None and i == len(loc) - 1 and isinstance(node, dict)):
+            path.append(part)
+            node = None
+    return tuple(path)
 
 
 _EXPECTED = {"string_type": "a string", "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping",
@@ -128,7 +144,7 @@ def _kind_of(value: Any) -> str:
 
 def model_diagnostic(doc: Document, root: type[BaseModel], err: Any) -> Diagnostic:
     """One pydantic error (an item of ``ValidationError.errors()``) at its place in ``doc``."""
-    loc = clean_loc(tuple(err["loc"]))
+    loc = clean_loc(tuple(err["loc"]), doc.data)
     where = f"'{loc[-1]}'" if loc and isinstance(loc[-1], str) else "this entry"
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
@@ -155,11 +171,19 @@ def model_diagnostics(doc: Document, root: type[BaseModel], exc: ValidationError
     return most_specific([model_diagnostic(doc, root, err) for err in exc.errors(include_url=False)])
 
 
+def _specificity(d: Diagnostic) -> int:
+    if d.message.startswith("unknown key") and d.hint.startswith("did you mean"):
+        return 3  # `Name:` for `name:` says more than "missing required key 'name'" at the same place
+    if "must be" in d.message:
+        return 1
+    return 2
+
+
 def most_specific(diags: list[Diagnostic]) -> list[Diagnostic]:
     # A union reports every branch's failure; keep one message per place, preferring a specific one.
     by_place: dict[tuple[int, int], Diagnostic] = {}
     for d in sorted(diags, key=lambda d: (d.line, d.column)):
         current = by_place.get((d.line, d.column))
-        if current is None or ("must be" in current.message and "must be" not in d.message):
+        if current is None or _specificity(d) > _specificity(current):
             by_place[(d.line, d.column)] = d
     return list(by_place.values())

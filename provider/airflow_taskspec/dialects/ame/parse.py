@@ -81,7 +81,7 @@ def _validate(doc: Document, data: dict[str, Any],
     broken: dict[Item, int] = {}
     dropped_keys: set[str] = set()
     for err in failures:
-        loc = clean_loc(tuple(err["loc"]))
+        loc = clean_loc(tuple(err["loc"]), doc.data)
         diagnostic = model_diagnostic(doc, Project, err)
         if len(loc) >= 2 and loc[0] in SECTIONS and isinstance(loc[1], int):
             broken.setdefault((loc[0], loc[1]), diagnostic.line)
