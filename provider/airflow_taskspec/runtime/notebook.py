@@ -87,18 +87,22 @@ class MethodDefinition:
         return f"def {self.function.name}({ast.unparse(self.function.args)})"
 
 
+def top_level_functions(cell: Cell) -> list[ast.FunctionDef]:
+    """The functions a code cell defines at top level (none when it is not valid Python, magics aside)."""
+    try:
+        tree = ast.parse(notebook_child.mask_magics(cell.source)[0])
+    except SyntaxError:
+        return []
+    return [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+
+
 def find_method(cells: list[Cell], method: str) -> MethodDefinition | None:
     """The last code cell that defines ``method`` at top level (a later definition replaces an earlier one,
     as when the notebook is run top to bottom). Magic lines do not stop the search."""
     found: MethodDefinition | None = None
     for cell in cells:
-        code, _ = notebook_child.mask_magics(cell.source)
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name == method:
+        for node in top_level_functions(cell):
+            if node.name == method:
                 found = MethodDefinition(cell, node)
     return found
 
@@ -139,12 +143,12 @@ def program(path: str, *, name: str, method: str, full_notebook: bool, args: dic
     cells = read_code_cells(path, name)
     definition = find_method(cells, method)
     if definition is None:
-        raise NotebookError(_no_method_message(name, method, cells))
+        raise NotebookError(no_method_message(name, method, cells))
     chosen = tuple(cells) if full_notebook else (definition.cell,)
     return Program(notebook=name, method=method, cells=chosen, args=args, version=version)
 
 
-def _no_method_message(name: str, method: str, cells: list[Cell]) -> str:
+def no_method_message(name: str, method: str, cells: list[Cell]) -> str:
     text = f"no code cell of {name} defines `def {method}(...)` at top level"
     broken = unparsable_cells(cells)
     if broken:
