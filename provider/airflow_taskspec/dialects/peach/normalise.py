@@ -227,7 +227,7 @@ def workflow(dag_id: str, title: str, tasks: list[tuple[PlannedTask, str]], file
 
 
 def _timeout(option: str) -> int:
-    return int(config.get(option))
+    return config.whole_number(option)
 
 
 def organisation(codops: str, files: list[ParsedFile]) -> tuple[ir.Workflow | None, Plan]:
