@@ -247,3 +247,27 @@ def test_program_json_is_what_the_child_reads(tmp_path: Path) -> None:
     assert json.loads(prog.to_json()) == {"notebook": "a.ipynb", "method": "task", "args": {"x": [1]},
                                           "version": "v1",
                                           "cells": [{"cell": 2, "source": "def task(x):\n    return x\n"}]}
+
+
+@pytest.mark.integration
+def test_magics_run_when_ipython_is_in_the_environment(tmp_path: Path) -> None:
+    """A real environment with IPython (installed by uv from the package index, cached across sessions)."""
+    from airflow_taskspec.backends.local import _uv_binary
+    from airflow_taskspec.runtime import environments
+
+    cache = Path(__file__).resolve().parents[1] / ".cache" / "test-envs"
+    env = environments.ensure(["ipython"], cache_dir=str(cache), python_version="3.11", uv=_uv_binary(),
+                              name="ipython", log=lambda _: None)
+    nb = write_notebook(tmp_path / "nb" / "demo.ipynb", [
+        "!echo shell-ran > shell.txt\nfiles = !ls\n",
+        "%%bash\necho cell-magic-ran > cell.txt\n",
+        "def task():\n    return {'listed': 'shell.txt' in files}\n",
+    ])
+    prog = notebook.program(str(nb), name="nb/demo.ipynb", method="task", full_notebook=True, args={})
+    lines: list[str] = []
+    outcome = notebook.run(prog, python=env.python, workspace=str(tmp_path), log=lines.append)
+    assert outcome.ok, outcome.error
+    assert outcome.result == {"listed": True}
+    assert (tmp_path / "shell.txt").read_text() == "shell-ran\n"
+    assert (tmp_path / "cell.txt").read_text() == "cell-magic-ran\n"
+    assert not [line for line in lines if "skipped the IPython magic" in line]
