@@ -21,8 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "provider"))
 
-from airflow_taskspec.backends.local import _uv_binary  # noqa: E402
-from airflow_taskspec.runtime import environments, notebook  # noqa: E402
+from airflow_taskspec.backends.local import _uv_binary
+from airflow_taskspec.runtime import environments, notebook
 
 PROJECT = REPO / "dags" / "examples" / "peach_demo" / "newsroom"
 REQUIREMENTS = ["orjson==3.10.18", "python-dateutil==2.9.0.post0"]  # a light organisation environment
