@@ -63,7 +63,7 @@ def read_code_cells(path: str, name: str | None = None) -> list[Cell]:
     name = name or path
     try:
         with open(path, encoding="utf-8") as fh:
-            nb = nbformat.read(fh, as_version=4)
+            nb = nbformat.read(fh, as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no annotations
         nbformat.validate(nb)
     except FileNotFoundError:
         raise NotebookError(f"notebook {name} does not exist") from None
