@@ -76,7 +76,10 @@ class AirflowApi:
         def all_done() -> bool:
             for run_id in run_ids:
                 if run_id not in done:
-                    state = self.run_state(dag_id, run_id)
+                    try:  # a busy machine can make one poll slow; the next one decides
+                        state = self.run_state(dag_id, run_id)
+                    except requests.RequestException:
+                        return False
                     if state.get("state") in ("success", "failed"):
                         done[run_id] = state
             return len(done) == len(run_ids)
