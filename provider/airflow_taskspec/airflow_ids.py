@@ -1,9 +1,9 @@
-"""What Airflow accepts as a DAG id and as the id of the TaskGroup each task run becomes.
+"""What Airflow accepts as a DAG id and as the task id each step (task run) becomes.
 
-Airflow rejects other ids only when the DAG object is built (``validate_key`` / ``validate_group_key`` in
+Airflow rejects other ids only when the DAG object is built (``validate_key`` in
 ``airflow.sdk.definitions._internal.node``) or stores them (``airflow.models.base.ID_LEN``). Importing those
 modules costs seconds, so the limits are repeated here; ``tests/test_airflow_ids.py`` checks them against the
-installed Airflow.
+installed Airflow and the backends.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from .errors import Diagnostic
 
 ID_LEN = 250
 """``airflow.models.base.ID_LEN``: the longest DAG id or task id Airflow stores."""
-GROUP_ID_LEN = 200
-"""``validate_group_key``'s default ``max_length``: the longest TaskGroup id."""
+STEP_SUFFIX_RESERVE = 20
+"""Room a step's name leaves in its task id for what taskspec appends: `_2` for a step that runs twice in one DAG,
+`.provision` for the Kubernetes backend's phase pods."""
+STEP_NAME_LEN = ID_LEN - STEP_SUFFIX_RESERVE
 KEY_REGEX = re.compile(r"^[\w.-]+$")
-GROUP_KEY_REGEX = re.compile(r"^[\w-]+$")
 
 
 def _task_runs(step: ir.Step) -> Iterable[ir.TaskRun]:
@@ -47,13 +48,13 @@ def problems(wf: ir.Workflow) -> list[Diagnostic]:
                                 "use only letters, digits, '_', '-' and '.'"))
     for run in _task_runs(wf.graph):
         o = run.origin or wf.origin
-        if len(run.name) > GROUP_ID_LEN:
+        if len(run.name) > STEP_NAME_LEN:
             found.append(Diagnostic(o.file, o.line, o.column,
-                                    f"task name '{run.name[:40]}...' is {len(run.name)} characters long; Airflow "
-                                    f"allows at most {GROUP_ID_LEN} for the task group it becomes",
-                                    "shorten the task name"))
-        elif not GROUP_KEY_REGEX.match(run.name):
+                                    f"task name '{run.name[:40]}...' is {len(run.name)} characters long; it becomes "
+                                    f"an Airflow task id, which allows at most {ID_LEN} characters, so a task name "
+                                    f"may have {STEP_NAME_LEN}", "shorten the task name"))
+        elif not KEY_REGEX.match(run.name):
             found.append(Diagnostic(o.file, o.line, o.column,
                                     f"task name '{run.name}' has characters Airflow rejects in task ids",
-                                    "use only letters, digits, '_' and '-'"))
+                                    "use only letters, digits, '_', '-' and '.'"))
     return found
