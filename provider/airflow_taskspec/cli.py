@@ -159,6 +159,19 @@ def _missing_paths(args: argparse.Namespace) -> list[str]:
     return [p for p in getattr(args, "paths", None) or [] if not os.path.exists(p)]
 
 
+def _folders_without_specs(args: argparse.Namespace) -> list[str]:
+    """Folders among the paths holding no spec file that a dialect reads (after .airflowignore); a folder that
+    cannot be walked is not one of them: the command reports why."""
+    import os
+
+    empty = []
+    for path in getattr(args, "paths", None) or []:
+        walked = resolve.Compilation()
+        if os.path.isdir(path) and not resolve.discover(path, walked) and not walked.errors:
+            empty.append(path)
+    return empty
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Every failure is one line on stderr and a non-zero exit; TASKSPEC_DEBUG=1 shows tracebacks."""
     import os
@@ -169,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = _missing_paths(args)
     if missing:
         print(f"taskspec {args.command}: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    empty = _folders_without_specs(args)
+    if empty:
+        names = sorted({g for d in REGISTRY.values() for p in d.patterns for g in p.globs})
+        print(f"taskspec {args.command}: no spec file ({', '.join(names)}) in {', '.join(empty)}", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))
