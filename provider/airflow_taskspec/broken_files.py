@@ -34,7 +34,7 @@ class ReportSpecErrorsOperator(BaseOperator):
 def error_line(diagnostic: Diagnostic) -> str:
     """One error on one line: where, what, and how to fix it."""
     hint = f" (fix: {diagnostic.hint})" if diagnostic.hint else ""
-    return f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}: {diagnostic.message}{hint}"
+    return f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}: error: {diagnostic.message}{hint}"
 
 
 def docs(errors: dict[str, list[Diagnostic]]) -> str:
