@@ -117,7 +117,7 @@ def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last
 
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
     """One task per step, wired as the pipeline says, and the run-level teardown after all of them."""
-    optional = {"max_active_runs": workflow.max_active_runs} if workflow.max_active_runs else {}
+    optional: dict[str, Any] = {"max_active_runs": workflow.max_active_runs} if workflow.max_active_runs else {}
     with DAG(
         dag_id=workflow.dag_id,
         dag_display_name=workflow.title,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, LOADER, make_dag_folder
+from tests.conftest import EXAMPLES, FAILING, LOADER, make_dag_folder
 from tests.integration.airflow_cli import dags_test
 
 pytestmark = pytest.mark.integration
@@ -56,15 +56,6 @@ def test_example_pipeline_produces_its_report(airflow_db: Path, tmp_path: Path) 
     assert not any((tmp_path / "ws").rglob("*"))
 
 
-FAILING = """\
-name: failing
-tasks:
-  - name: breaks
-    executor: !custom
-      command: echo "partial result" > partial.txt; echo "about to fail"; exit 3
-    artifacts:
-      saveChangedFiles: true
-"""
 
 
 def test_failing_command_fails_with_exit_code_and_still_cleans_up(airflow_db: Path, tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def _is_paused(dag_id: str, context: Any) -> bool:
         return False
     try:
         return bool(get_dag(dag_id).is_paused)
-    except Exception:  # only for a hint in the log: never fail the step over it
+    except Exception:  # noqa: BLE001  # only for a hint in the log: never fail the step over it
         return False
 
 

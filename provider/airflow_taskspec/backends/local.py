@@ -13,14 +13,13 @@ import subprocess
 import sys
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from .. import ir, recipes
 from ..config import Settings
 from ..runtime import layout, phases
 from . import StepPlan, secrets
-from .step import StepOperator, StepState
+from .step import RunTeardownOperator, StepOperator, StepState
 from .storage import data_set_publishing, data_set_staging, store_options
 
 STOP_GRACE_SECONDS = 10
@@ -159,17 +158,8 @@ def _uv_binary() -> str:
     return found
 
 
-class LocalRunTeardownOperator(BaseOperator):
-    """The DAG run's last task (a teardown): removes every workspace of this run that a step left behind
-    (a worker killed with SIGKILL cannot clean up after itself)."""
-
-    ui_color = "#eeeeee"
-    template_fields = ()
-
-    def __init__(self, *, dag_id: str, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.dag_id_of_steps = dag_id
-        self.settings = settings
+class LocalRunTeardownOperator(RunTeardownOperator):
+    """Removes every workspace of this DAG run that a step left behind."""
 
     def execute(self, context: Any) -> list[str]:
         root = self.settings.workspace_root
