@@ -80,7 +80,7 @@ def main() -> int:
         (dags / "overhead" / "ame.yaml").write_text(ame_project(args.steps))
         (dags / "handwritten_dags.py").write_text(HAND_WRITTEN.format(counts=args.steps))
         env = {"AIRFLOW__TASKSPEC__WORKSPACE_ROOT": str(base / "ws"),
-               "AIRFLOW__TASKSPEC__ARTIFACT_STORE": f"file://{base}/store", "TASKSPEC_CACHE_DIR": str(base / "cache")}
+               "AIRFLOW__TASKSPEC__ARTIFACT_STORE": f"file://{base}/store", "TASKSPEC_COMPILE_CACHE_DIR": str(base / "cache")}
         sides = {"taskspec": "overhead.steps_{n}", "hand-written": "handwritten.steps_{n}"}
         times: dict[tuple[str, int], list[float]] = {(s, n): [] for s in sides for n in args.steps}
         with AirflowServer(dags, base / "home", env=env, parallelism=4) as airflow:

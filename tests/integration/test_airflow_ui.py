@@ -84,7 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "AIRFLOW__TASKSPEC__WORKSPACE_ROOT": str(root / "ws"),
         "AIRFLOW__TASKSPEC__ARTIFACT_STORE": f"file://{root / 'store'}",
         "AIRFLOW__TASKSPEC__ENV_CACHE_DIR": os.environ["AIRFLOW__TASKSPEC__ENV_CACHE_DIR"],
-        "TASKSPEC_CACHE_DIR": str(root / "compile-cache"),
+        "TASKSPEC_COMPILE_CACHE_DIR": str(root / "compile-cache"),
     }
     with AirflowServer(dags, root / "home", env=env) as airflow:
         yield Site(airflow, root)

@@ -33,7 +33,7 @@ def test_a_cleared_failed_step_gets_a_fresh_pvc_and_all_its_pods_again(tmp_path:
     with FakeCluster(behaviour) as cluster:
         env = {"KUBECONFIG": cluster.kubeconfig, "AIRFLOW__TASKSPEC__BACKEND": "kubernetes",
                "AIRFLOW__TASKSPEC__ARTIFACT_STORE": f"file://{tmp_path / 'store'}",
-               "AIRFLOW__TASKSPEC__POD_POLL_INTERVAL": "0.2", "TASKSPEC_CACHE_DIR": str(tmp_path / "cache")}
+               "AIRFLOW__TASKSPEC__POD_POLL_INTERVAL": "0.2", "TASKSPEC_COMPILE_CACHE_DIR": str(tmp_path / "cache")}
         with AirflowServer(dags, tmp_path / "home", env=env) as airflow:
             airflow.wait_for_dag(DAG_ID)
             airflow.unpause(DAG_ID)
