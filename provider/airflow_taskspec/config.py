@@ -18,6 +18,11 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "artifact_store": ("string", "", "Where artifacts and step outputs are saved: a URL such as s3://bucket/prefix "
                        "or file:///path. Empty: file://$AIRFLOW_HOME/taskspec/artifacts."),
     "artifact_conn_id": ("string", "", "Airflow connection with credentials for the artifact store (optional)."),
+    "env_passthrough": ("string", "", "Local backend: comma-separated names of worker environment variables "
+                        "that user code also sees (shell patterns such as `UV_*` allowed). Everything else of "
+                        "the worker's environment (metadata database URL, Fernet and JWT secrets, "
+                        "AIRFLOW_CONN_*) is withheld; PATH, HOME, LANG, LC_*, TZ, TMPDIR, USER, proxies and "
+                        "certificate locations always pass."),
     "secret_variable_prefix": ("string", "", "Local backend: `!ame` secret KEY is read from the Airflow Variable "
                                "named prefix + KEY."),
     "namespace": ("string", "default", "Kubernetes namespace for pods and PVCs."),
@@ -113,6 +118,7 @@ class Settings:
     artifact_secret: str = ""
     pod_poll_interval: float = 2.0
     peach_images: dict[str, str] = field(default_factory=dict)
+    env_passthrough: tuple[str, ...] = ()
 
 
 class ConfigError(ValueError):
@@ -194,4 +200,5 @@ def settings() -> Settings:
         artifact_secret=get("artifact_secret"),
         pod_poll_interval=_number("pod_poll_interval", float),
         peach_images=_json("peach_images", dict),
+        env_passthrough=tuple(name.strip() for name in get("env_passthrough").split(",") if name.strip()),
     )
