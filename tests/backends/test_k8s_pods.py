@@ -14,6 +14,8 @@ from airflow_taskspec.backends.k8s_pods import KubernetesSpecError
 from airflow_taskspec.backends.kubernetes import KubernetesStepOperator
 from airflow_taskspec.config import settings
 
+from tests.kubelet_expansion import expand
+
 PLAN = StepPlan(dag_id="proj.task", step="train", earlier_steps=("prep",), hands_on=True)
 
 
@@ -101,7 +103,8 @@ def test_vault_secrets_need_a_role_then_use_injector_annotations() -> None:
     assert notes["vault.hashicorp.com/role"] == "taskspec"
     assert notes["vault.hashicorp.com/agent-inject-secret-API_TOKEN"] == "secret/data/api"
     assert "{{ .Data.data.value }}" in notes["vault.hashicorp.com/agent-inject-template-API_TOKEN"]
-    assert 'export API_TOKEN="$(cat /vault/secrets/API_TOKEN)"' in pod["spec"]["containers"][0]["command"][2]
+    # `$$(`: Kubernetes hands bash `$(cat ...)` (see the escape test below)
+    assert 'export API_TOKEN="$$(cat /vault/secrets/API_TOKEN)"' in pod["spec"]["containers"][0]["command"][2]
 
 
 def test_secret_names_follow_the_key() -> None:
@@ -170,3 +173,22 @@ def test_pvc_size_and_class() -> None:
         k8s_pods.pvc_manifest(cfg(), task_run(), "ts-x", {})["spec"]["resources"]["requests"]["storage"]
         == "1Gi"
     )
+
+
+def test_kubernetes_gets_commands_and_env_values_escaped_so_it_expands_nothing() -> None:
+    # What a shell must see, as the local backend hands it over: `$(...)` command substitution, `$$` the PID.
+    command = 'echo "$(date +%Y) $$ $(TASKSPEC_RUN_ID) cost 5$"'
+    pod = pod_of("run", task_run(recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, command, "3.12"),
+                                 env=(ir.EnvVar("B", "2"), ir.EnvVar("A", "$(B)-1"))))
+    base = pod["spec"]["containers"][0]
+    assert base["command"][2].endswith('echo "$$(date +%Y) $$$ $$(TASKSPEC_RUN_ID) cost 5$"\n')
+    values = {e["name"]: e.get("value") for e in base["env"]}
+    assert values["A"] == "$$(B)-1" and values["B"] == "2"
+
+
+@pytest.mark.parametrize(("written", "kubernetes_gives"), [
+    ("$(date)", "$(date)"), ("$(B)", "$(B)"), ("$$", "$$"), ("$$(B)", "$$(B)"), ("a$", "a$"), ("$HOME", "$HOME"),
+])
+def test_the_escape_undoes_kubernetes_expansion(written: str, kubernetes_gives: str) -> None:
+    assert expand(k8s_pods.unexpanded(written), {"B": "2", "date": "x"}) == kubernetes_gives
+

@@ -99,6 +99,7 @@ class PhasePod(KubernetesPodOperator):
         self.configure()
         pod = super().build_pod_request_obj(context, dry_run=dry_run)
         pod.spec.containers[0].working_dir = k8s_pods.WORKSPACE
+        k8s_pods.keep_as_written(list(pod.spec.init_containers or []) + list(pod.spec.containers))
         return pod
 
     def manifest(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ appear: ``!ame`` secrets are ``secretKeyRef``s, ``!vault`` secrets are Vault age
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import Any
 
@@ -24,6 +25,28 @@ VAULT_DIR = "/vault/secrets"
 FILER_RESOURCES = k8s.V1ResourceRequirements(
     requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "1Gi"}
 )
+
+
+# Kubernetes replaces `$(NAME)` in a container's command, args and env values by the variable NAME (and `$$` by
+# `$`) before the shell sees them; the local backend passes them as written. Doubling every `$` that starts such
+# a sequence makes Kubernetes hand over exactly what taskspec wrote, so `$(date)` is bash's command
+# substitution and `$$` bash's PID on both backends.
+_EXPANDED = re.compile(r"\$(?=[($])")
+
+
+def unexpanded(text: str) -> str:
+    """``text`` escaped so that Kubernetes' `$(VAR)` expansion gives it back unchanged."""
+    return _EXPANDED.sub("$$", text)
+
+
+def keep_as_written(containers: list[k8s.V1Container]) -> None:
+    """Escape what Kubernetes would expand in every container's command, args and env values (in place)."""
+    for container in containers:
+        container.command = [unexpanded(part) for part in container.command] if container.command else None
+        container.args = [unexpanded(part) for part in container.args] if container.args else None
+        for var in container.env or []:
+            if var.value is not None:
+                var.value = unexpanded(var.value)
 
 
 class KubernetesSpecError(ValueError):
