@@ -263,3 +263,18 @@ def test_user_code_sees_the_allow_list_and_the_pass_through_but_not_the_workers_
 def test_env_passthrough_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__TASKSPEC__ENV_PASSTHROUGH", " UV_*, MY_TOKEN ,,")
     assert settings().env_passthrough == ("UV_*", "MY_TOKEN")
+
+
+def test_a_secret_reaches_the_command_and_is_masked_in_the_task_log_from_then_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task_log: Callable[[], list[str]]
+) -> None:
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    value = "plain-value-4f2a9c"  # the Variable's name and value look harmless: only taskspec can mask it
+    monkeypatch.setenv("AIRFLOW_VAR_DB_LOGIN", value)
+    task = Task(tmp_path, 'echo "got:$DB_LOGIN"',
+                secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "db_login", "DB_LOGIN"),))
+    task.op.execute(task.context())
+    assert f"got:{value}" in task_log()  # the value reached the command (captured before redaction)
+    # What Airflow's task log writes for that line (the masker every task log line goes through):
+    assert redact(f"got:{value}") == "got:***"
