@@ -15,6 +15,7 @@ from airflow_taskspec.backends.kubernetes import KubernetesStepOperator
 from airflow_taskspec.config import settings
 
 from tests.kubelet_expansion import expand
+from tests.test_render import restricted_violations
 
 PLAN = StepPlan(dag_id="proj.task", step="train", earlier_steps=("prep",), hands_on=True)
 
@@ -80,7 +81,9 @@ def test_run_pod_env_resources_and_secrets() -> None:
     }
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] == 600
-    assert spec["securityContext"] == {"fsGroup": 1000}
+    assert spec["securityContext"] == {"fsGroup": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "runAsUser": 1000,
+                                       "seccompProfile": {"type": "RuntimeDefault"}}
+    assert base["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     assert spec["serviceAccountName"] == "runner" and spec["nodeSelector"] == {"pool": "gpu"}
     assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert base["workingDir"] == "/workspace"
@@ -148,6 +151,7 @@ def test_git_sources_are_fetched_by_an_init_container() -> None:
     assert [c["name"] for c in init] == ["git"]
     assert "git fetch --quiet --depth 1 https://example.com/p.git v1" in init[0]["command"][2]
     assert '"project_url": null' in pod["spec"]["containers"][0]["command"][5]
+    assert restricted_violations(pod) == []  # the init container meets the restricted profile too
 
 
 def test_file_stores_are_mounted_from_the_host() -> None:

@@ -60,7 +60,8 @@ class PhasePod(KubernetesPodOperator):
             service_account_name=settings.service_account or None,
             node_selector=dict(settings.node_selector),
             tolerations=list(settings.tolerations),
-            security_context=k8s.V1PodSecurityContext(fs_group=settings.fs_group),
+            security_context=k8s_pods.pod_security_context(settings),
+            container_security_context=k8s_pods.container_security_context(),
             startup_timeout_seconds=settings.startup_timeout_seconds,
             startup_check_interval_seconds=settings.pod_poll_interval,  # type: ignore[arg-type]
             poll_interval=settings.pod_poll_interval,
@@ -157,7 +158,7 @@ class FilerPod(PhasePod):
             self.volumes.append(volume)
             self.volume_mounts.append(mount)
         self.image = self.job.settings.filer_image
-        self.container_resources = k8s_pods.FILER_RESOURCES
+        self.container_resources = k8s_pods.default_resources(self.job.settings)
 
     def pod_store_options(self) -> dict[str, Any]:
         """fsspec options for pods: the connection's endpoint, never its keys (those come from artifact_secret)."""
@@ -207,7 +208,7 @@ class RunPod(PhasePod):
             + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]
             + k8s_pods.secret_env(run, job.settings)
         )
-        self.container_resources = k8s_pods.run_resources(run)
+        self.container_resources = k8s_pods.run_resources(run, job.settings)
         self.annotations = k8s_pods.vault_annotations(run, job.settings)
         self.active_deadline_seconds = run.timeout_seconds
 
