@@ -143,11 +143,17 @@ class PhasePod(KubernetesPodOperator):
     def failure_line(self, error: BaseException) -> str:
         pod = ApiClient().sanitize_for_serialization(self._last_pod) if self._last_pod is not None else None
         return k8s_failures.failure_reason(
-            pod, container=self.base_container_name, startup_timeout=self.startup_timeout_seconds, error=str(error)
+            pod, container=self.base_container_name, startup_timeout=self.startup_timeout_seconds, error=str(error),
+            phase=self.phase,
         )
 
 
 class FilerPod(PhasePod):
+    def __init__(self, **kwargs: Any) -> None:
+        # The log's last lines become the container's termination message: the filer's one-line error.
+        kwargs.setdefault("termination_message_policy", "FallbackToLogsOnError")
+        super().__init__(**kwargs)
+
     def _env_from(self, settings: Settings) -> list[k8s.V1EnvFromSource]:
         if not settings.artifact_secret:
             return []
