@@ -6,6 +6,7 @@ cleared, or timed out), which stops the command's whole process group first.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import signal
@@ -23,6 +24,15 @@ from .step import RunTeardownOperator, StepOperator, StepState
 from .storage import data_set_publishing, data_set_staging, store_options
 
 STOP_GRACE_SECONDS = 10
+
+# What user code sees of the worker's environment without being configured: what a shell, locale, time,
+# temporary files and network (proxies, CA certificates) need, and nothing of Airflow's own (the metadata
+# database URL, Fernet and JWT secrets, AIRFLOW_CONN_* live there). `[taskspec] env_passthrough` adds more.
+WORKER_ENV_ALLOWED = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "TEMP", "TMP",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
+)
 
 
 class LocalStepOperator(StepOperator):
@@ -55,7 +65,7 @@ class LocalStepOperator(StepOperator):
 
     def environment(self, context: Any, workspace: str) -> dict[str, str]:
         names = self.names(context)
-        env = dict(os.environ)
+        env = worker_environment(dict(os.environ), self.settings.env_passthrough)
         env.update({
             "TASKSPEC_WORKSPACE": workspace,
             "TASKSPEC_DAG_ID": names.dag_id,
@@ -131,6 +141,14 @@ class LocalStepOperator(StepOperator):
         except ProcessLookupError:  # gone meanwhile
             return
         self.log.info("stopped the command's process group %s", process.pid)
+
+
+def worker_environment(worker: dict[str, str], passthrough: tuple[str, ...]) -> dict[str, str]:
+    """The part of the worker's environment that user code may see: the allow-list and the configured
+    pass-through names (shell patterns, case-sensitive like the environment itself)."""
+    patterns = WORKER_ENV_ALLOWED + passthrough
+    return {name: value for name, value in worker.items()
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)}
 
 
 def remove_workspace(path: str, root: str) -> None:
