@@ -70,8 +70,9 @@ def containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_every_manifest_validates_against_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
     kinds = [d["kind"] for d in rendered]
-    # hello (1 task) + house_prices (4 single-task DAGs + the 4-step pipeline) + secretive (1): 10 task groups.
-    assert kinds.count("PersistentVolumeClaim") == 10 and kinds.count("Pod") == 30
+    # hello (1 task) + house_prices (4 single-task DAGs + the 4-step pipeline) + secretive (1): 10 task groups;
+    # peach_demo: peach.zzebu (2 tasks), peach.debr (1), peach.metadata (2): 5 more.
+    assert kinds.count("PersistentVolumeClaim") == 15 and kinds.count("Pod") == 45
     for doc in rendered:
         for version in VERSIONS:
             kubernetes_validate.validate(doc, version, strict=True)

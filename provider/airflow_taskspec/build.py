@@ -7,11 +7,13 @@ Pipeline steps are wired as written: a Sequence chains groups, a Parallel fans o
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk import DAG, Asset, TaskGroup
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, Param, TaskGroup, TriggerRule
 
 from . import ir
 from .backends import Backend, StepPlan
@@ -51,6 +53,7 @@ class _Wiring:
     downstream_of: dict[str, bool] = field(default_factory=dict)
 
     def group_id(self, name: str) -> str:
+        name = name.replace(".", "__")  # a TaskGroup id cannot hold dots (PEACH's metadata loop: codops.task)
         candidate, n = name, 1
         while candidate in self.used_ids:
             n += 1
@@ -67,13 +70,19 @@ def _task_group(w: _Wiring, run: ir.TaskRun, earlier: tuple[str, ...], hands_on:
     group_id = w.group_id(run.name)
     plan = StepPlan(dag_id=w.workflow.dag_id, group_id=group_id, earlier_steps=earlier, hands_on=hands_on,
                     outlets=_outlets(run))
-    with TaskGroup(group_id=group_id, tooltip=run.recipe.command) as group:
+    with TaskGroup(group_id=group_id, tooltip=_tooltip(run.recipe)) as group:
         p = w.backend.phases(w.workflow, run, plan)
         p.workspace >> p.provision >> p.run >> p.collect >> p.cleanup
         p.cleanup.as_teardown(setups=p.workspace)
         for ensure in _data_set_gates(w.workflow, run, w.backend.settings):
             ensure >> p.provision
     return group, group_id
+
+
+def _tooltip(recipe: ir.Recipe | ir.NotebookRecipe) -> str:
+    if isinstance(recipe, ir.NotebookRecipe):
+        return f"{recipe.method}() in {recipe.notebook}"
+    return recipe.command
 
 
 def _data_set_gates(workflow: ir.Workflow, run: ir.TaskRun, cfg: Settings) -> list[Any]:
@@ -118,19 +127,55 @@ def _wire_parallel(w: _Wiring, step: ir.Parallel, earlier: tuple[str, ...], last
 
 
 def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last: bool) -> Built:
-    """Each step starts after the previous one and receives the outputs of all steps before it."""
+    """Each step starts after the previous one and receives the outputs of all steps before it.
+
+    With ``continue_on_failure`` (a PEACH loop) a step also starts when the one before it failed, and one last
+    task, ``loop_result``, fails the run when any step did (the last step's success alone would not)."""
     firsts: list[TaskGroup] = []
     previous: list[TaskGroup] = []
+    every: list[TaskGroup] = []
     ran: tuple[str, ...] = ()
     for i, child in enumerate(step.steps):
         f, l_, r = _wire(w, child, earlier + ran, last and i == len(step.steps) - 1)
         for before in previous:
             for after in f:
                 before >> after
+                if step.continue_on_failure:
+                    for root in after.roots if isinstance(after, TaskGroup) else [after]:
+                        root.trigger_rule = TriggerRule.ALL_DONE
         firsts = firsts or f
         previous = l_
+        every += l_
         ran += r
+    if step.continue_on_failure and every:
+        result = EmptyOperator(task_id=w.group_id(LOOP_RESULT_ID), trigger_rule=TriggerRule.ALL_SUCCESS)
+        for done in every:
+            done >> result
+        previous = [result]  # type: ignore[list-item]
     return firsts, previous, ran
+
+
+LOOP_RESULT_ID = "loop_result"
+
+
+def _params(workflow: ir.Workflow) -> dict[str, Param]:
+    """The workflow's params for the trigger form and ``--conf``: defaults and types as the dialect gave them."""
+    found: dict[str, Param] = {}
+    for spec in workflow.params:
+        default = json.loads(spec.default) if spec.default is not None else None
+        kind: Any = _JSON_TYPES.get(spec.type, "string")
+        extra: dict[str, Any] = {}
+        if spec.type is ir.ParamType.ENUMERATION:
+            extra["enum"] = list(spec.allowed)
+        if default is None and not spec.required:
+            kind = [kind, "null"]
+        found[spec.name] = Param(default, type=kind, description=spec.description or None, **extra)
+    return found
+
+
+_JSON_TYPES = {ir.ParamType.STRING: "string", ir.ParamType.INTEGER: "integer", ir.ParamType.NUMBER: "number",
+               ir.ParamType.BOOLEAN: "boolean", ir.ParamType.ARRAY: "array", ir.ParamType.OBJECT: "object",
+               ir.ParamType.FILE: "string", ir.ParamType.ENUMERATION: "string"}
 
 
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
@@ -144,6 +189,7 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
         max_active_runs=workflow.max_active_runs or 16,
         tags=list(workflow.tags),
         default_args={"owner": workflow.owner},
+        params=_params(workflow),
     ) as dag:
         _wire(_Wiring(backend, workflow), workflow.graph, (), last=True)
     return dag

@@ -22,7 +22,7 @@ from kubernetes.client import models as k8s
 from .. import ir
 from ..config import Settings
 from ..runtime import layout, store, workspace
-from . import Phases, StepPlan, k8s_failures, k8s_names, k8s_pods
+from . import Phases, StepPlan, k8s_failures, k8s_names, k8s_pods, notebook_task
 from .phases import (
     RunNames,
     TaskRunOperator,
@@ -266,7 +266,11 @@ class KubernetesRunOperator(TaskspecPodOperator):
     def configure(self, names: RunNames, context: Any) -> None:
         run = self.task_run
         self.image = k8s_pods.executor_image(run, self.settings)
-        self.cmds = ["bash", "-c", k8s_pods.run_script(run, self.settings)]
+        if isinstance(run.recipe, ir.NotebookRecipe):
+            self.image = notebook_task.pod_image(run.recipe, self.settings) or self.image
+            self.cmds = ["bash", "-c", self._notebook_script(run.recipe, context)]
+        else:
+            self.cmds = ["bash", "-c", k8s_pods.run_script(run, self.settings)]
         self.env_vars = (
             k8s_pods.provided_env(names.dag_id, names.run_id, names.step, names.artifact_url)
             + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]
@@ -274,6 +278,18 @@ class KubernetesRunOperator(TaskspecPodOperator):
         )
         self.container_resources = k8s_pods.run_resources(run)
         self.annotations = dict(self._vault)
+
+
+    def _notebook_script(self, recipe: ir.NotebookRecipe, context: Any) -> str:
+        """The cells are picked on the worker from the project folder (the pod's image has no nbformat); the
+        arguments are this run's params (the DAG's defaults when rendering without a run)."""
+        folder = self.task_run.source.folder
+        if folder is None:
+            raise AirflowException("a notebook task needs its project folder on the worker")
+        params = context["params"] if context else self.dag.params.dump()
+        prog = notebook_task.program(recipe, project_folder=folder, workspace=folder, params=params)
+        self.log.info("notebook %s, version %s", recipe.notebook, prog.version)
+        return f"cd {k8s_pods.WORKSPACE}\n" + notebook_task.pod_script(recipe, prog, self.settings)
 
 
 class KubernetesCollectOperator(_FilerPod):

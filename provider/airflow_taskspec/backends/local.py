@@ -14,8 +14,8 @@ from airflow.sdk.exceptions import AirflowException
 
 from .. import ir, recipes
 from ..config import Settings
-from ..runtime import layout, phases
-from . import Phases, StepPlan
+from ..runtime import layout, notebook, phases
+from . import Phases, StepPlan, notebook_task
 from .phases import (
     RunNames,
     TaskRunOperator,
@@ -86,10 +86,13 @@ class LocalRunOperator(_LocalPhase):
         env.update(resolve_secrets(self.task_run.secrets, self.settings))
         return env
 
-    def execute(self, context: Any) -> None:
+    def execute(self, context: Any) -> Any:
         workspace = self.workspace(context)
-        version = self.task_run.recipe.python_version or self.settings.default_python_version
-        script = recipes.script(self.task_run.recipe, python_version=version, env_cache_dir=self.settings.env_cache_dir)
+        recipe = self.task_run.recipe
+        if isinstance(recipe, ir.NotebookRecipe):
+            return self._run_notebook(context, workspace, recipe)
+        version = recipe.python_version or self.settings.default_python_version
+        script = recipes.script(recipe, python_version=version, env_cache_dir=self.settings.env_cache_dir)
         self.log.info("running in %s:\n%s", workspace, script)
         self._process = subprocess.Popen(
             ["bash", "-c", script], cwd=workspace, env=self.environment(context, workspace),
@@ -102,6 +105,26 @@ class LocalRunOperator(_LocalPhase):
         if code != 0:
             raise AirflowException(f"the command exited with code {code}")
         self.log.info("the command exited with code 0")
+
+    def _run_notebook(self, context: Any, workspace: str, recipe: ir.NotebookRecipe) -> Any:
+        """A PEACH entry point: the environment (built once, then reused), then ``method(**args)`` in it; its
+        JSON result is the XCom ``return_value``, the notebook's version the XCom ``notebook_version``."""
+        python = notebook_task.local_python(recipe, self.settings, uv=_uv_binary(), log=self.log.info)
+        prog = notebook_task.program(recipe, project_folder=self.task_run.source.folder or workspace,
+                                     workspace=workspace, params=context["params"])
+        self.log.info("notebook %s, version %s", recipe.notebook, prog.version)
+        self._process = notebook.start(prog, python=python, workspace=workspace,
+                                       env=self.environment(context, workspace))
+        try:
+            outcome = notebook.finish(self._process, workspace, log=lambda line: self.log.info("%s", line))
+        except BaseException:  # a timeout while it runs: its whole process group goes first
+            notebook.stop(self._process)
+            raise
+        values = notebook_task.result_for_xcom(prog, outcome.result)
+        context["ti"].xcom_push(key=notebook_task.VERSION_XCOM_KEY, value=values[notebook_task.VERSION_XCOM_KEY])
+        if not outcome.ok:
+            raise AirflowException(outcome.error.splitlines()[0] if outcome.error else "the notebook task failed")
+        return values["return_value"]
 
     def on_kill(self) -> None:
         # Marked failed, timed out or cleared: stop the whole process group, not only bash.

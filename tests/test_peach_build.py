@@ -1,0 +1,84 @@
+"""The PEACH example as Airflow DAGs (no database): loops, order, failure handling, timeouts, params, tags, and
+the kubernetes run pod of a notebook task."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from airflow_taskspec import build, config, resolve
+from airflow_taskspec.backends.kubernetes import KubernetesBackend, KubernetesRunOperator
+from airflow_taskspec.backends.local import LocalBackend
+
+from tests.conftest import EXAMPLES
+
+DEMO = EXAMPLES / "peach_demo"
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict[str, Any]:
+    c = resolve.compile_paths([str(DEMO)])
+    assert c.errors == {}
+    backend = LocalBackend(config.settings())
+    return {w.dag_id: build.build_dag(w, backend) for w in c.workflows}
+
+
+def _upstream(dag: Any, task_id: str) -> set[str]:
+    return set(dag.get_task(task_id).upstream_task_ids)
+
+
+def test_organisation_loops_run_continuously_one_at_a_time(dags: dict[str, Any]) -> None:
+    assert sorted(dags) == ["peach.debr", "peach.metadata", "peach.zzebu"]
+    for dag in dags.values():
+        assert type(dag.timetable).__name__ == "ContinuousTimetable" and dag.max_active_runs == 1
+    assert dags["peach.zzebu"].tags == {"peach", "zzebu"}
+    assert dags["peach.metadata"].tags == {"peach", "metadata", "debr", "zzebu"}
+
+
+def test_tasks_run_one_by_one_and_a_failure_does_not_stop_the_next(dags: dict[str, Any]) -> None:
+    dag = dags["peach.zzebu"]
+    assert _upstream(dag, "word_stats.workspace") == {"rank_headlines.collect"}
+    assert dag.get_task("word_stats.workspace").trigger_rule == "all_done"
+    assert dag.get_task("rank_headlines.workspace").trigger_rule == "all_success"
+    # The run ends failed when any task failed: loop_result needs every task's collect to have succeeded.
+    assert _upstream(dag, "loop_result") == {"rank_headlines.collect", "word_stats.collect"}
+    assert dag.get_task("loop_result").trigger_rule == "all_success"
+
+
+def test_execution_timeouts_are_one_hour_and_five_minutes_in_the_metadata_loop(dags: dict[str, Any]) -> None:
+    assert dags["peach.zzebu"].get_task("rank_headlines.run").execution_timeout == timedelta(hours=1)
+    metadata = dags["peach.metadata"]
+    assert [t for t in metadata.task_ids if t.endswith(".run")] == ["debr__fetch_feed.run", "zzebu__section_counts.run"]
+    assert {metadata.get_task(t).execution_timeout for t in metadata.task_ids if t.endswith(".run")} == {
+        timedelta(minutes=5)}
+
+
+def test_args_are_typed_params_with_the_yaml_defaults(dags: dict[str, Any]) -> None:
+    params = dags["peach.zzebu"].params
+    assert params.dump() == {
+        "rank_headlines.source": "data/articles.json", "rank_headlines.top": 2,
+        "rank_headlines.weights": {"election": 3, "storm": 2, "local": [1, 0.5]},
+        "word_stats.min_length": 5, "word_stats.report": {"top": 3},
+    }
+    assert params.get_param("rank_headlines.top").schema["type"] == "integer"
+    assert params.get_param("rank_headlines.weights").schema["type"] == "object"
+    assert params.get_param("rank_headlines.source").schema["type"] == "string"
+    assert "--conf" in dags["peach.zzebu"].doc_md
+
+
+def test_the_kubernetes_run_pod_of_a_notebook_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = resolve.compile_paths([str(DEMO)], only_dag_id="peach.debr")
+    [wf] = c.workflows
+    settings = dataclasses.replace(config.settings(), backend="kubernetes",
+                                   peach_images={"debr.base": "registry.example/debr-base:7"})
+    dag = build.build_dag(wf, KubernetesBackend(settings))
+    run = dag.get_task("programme_gaps.run")
+    assert isinstance(run, KubernetesRunOperator)
+    pod = run.build_pod_request_obj(dry_run=True)
+    container = pod.spec.containers[0]
+    assert container.image == "registry.example/debr-base:7"  # the image holding the environment
+    script = container.args[0] if container.args else container.command[-1]
+    assert 'py="$(command -v python3)"' in script and "uv venv" not in script
+    assert '"method": "find_gaps"' in script and '"min_gap_minutes": 15' in script
