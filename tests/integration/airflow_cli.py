@@ -22,5 +22,5 @@ def dags_test(dag_id: str, dag_folder: Path, home: Path, timeout: int = 600, con
     environ = os.environ.copy()
     environ.update({"AIRFLOW__CORE__DAGS_FOLDER": str(dag_folder), "AIRFLOW_HOME": str(home), **env})
     command = [str(BIN / "airflow"), "dags", "test", dag_id] + (["--conf", conf] if conf is not None else [])
-    proc = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=timeout)
+    proc = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=timeout, check=False)
     return DagTest(proc.returncode, proc.stdout + proc.stderr)
