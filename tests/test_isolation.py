@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from airflow_taskspec import compile_cache, resolve
-from airflow_taskspec.build import BROKEN_FILES_DAG_ID
+from airflow_taskspec.broken_files import BROKEN_FILES_DAG_ID
 from airflow_taskspec.dialects import ame
 from airflow_taskspec.dialects.diagnostics import WHOLE_FILE
 from airflow_taskspec.loader import load_dags

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from airflow_taskspec.build import BROKEN_FILES_DAG_ID
+from airflow_taskspec.broken_files import BROKEN_FILES_DAG_ID
 from airflow_taskspec.loader import load_dags
 
 from tests.conftest import make_dag_folder
@@ -59,7 +59,7 @@ def test_no_placeholder_dag_when_every_file_compiles(tmp_path: Path) -> None:
 def test_when_airflow_runs_a_task_only_that_dag_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = make_dag_folder(tmp_path / "dags", {f"p{n}": GOOD.format(n=n) for n in range(3)} | {"b": BROKEN})
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "project2.step")
-    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "step.run")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "step")
     namespace: dict[str, object] = {}
     dags = load_dags(str(folder / "taskspec_dags.py"), namespace)
     assert [d.dag_id for d in dags] == ["project2.step"]

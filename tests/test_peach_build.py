@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow_taskspec import build, config, resolve
-from airflow_taskspec.backends.kubernetes import KubernetesBackend, KubernetesRunOperator
+from airflow_taskspec.backends.kubernetes import KubernetesBackend, KubernetesStepOperator
 from airflow_taskspec.backends.local import LocalBackend
 
 from tests.conftest import EXAMPLES
@@ -39,20 +39,20 @@ def test_organisation_loops_run_continuously_one_at_a_time(dags: dict[str, Any])
 
 def test_tasks_run_one_by_one_and_a_failure_does_not_stop_the_next(dags: dict[str, Any]) -> None:
     dag = dags["peach.zzebu"]
-    assert _upstream(dag, "word_stats.workspace") == {"rank_headlines.collect"}
-    assert dag.get_task("word_stats.workspace").trigger_rule == "all_done"
-    assert dag.get_task("rank_headlines.workspace").trigger_rule == "all_success"
-    # The run ends failed when any task failed: loop_result needs every task's collect to have succeeded.
-    assert _upstream(dag, "loop_result") == {"rank_headlines.collect", "word_stats.collect"}
+    assert _upstream(dag, "word_stats") == {"rank_headlines"}
+    assert dag.get_task("word_stats").trigger_rule == "all_done"
+    assert dag.get_task("rank_headlines").trigger_rule == "all_success"
+    # The run ends failed when any task failed: loop_result needs every task to have succeeded.
+    assert _upstream(dag, "loop_result") == {"rank_headlines", "word_stats"}
     assert dag.get_task("loop_result").trigger_rule == "all_success"
 
 
 def test_execution_timeouts_are_one_hour_and_five_minutes_in_the_metadata_loop(dags: dict[str, Any]) -> None:
-    assert dags["peach.zzebu"].get_task("rank_headlines.run").execution_timeout == timedelta(hours=1)
+    assert dags["peach.zzebu"].get_task("rank_headlines").execution_timeout == timedelta(hours=1)
     metadata = dags["peach.metadata"]
-    assert [t for t in metadata.task_ids if t.endswith(".run")] == ["debr__fetch_feed.run", "zzebu__section_counts.run"]
-    assert {metadata.get_task(t).execution_timeout for t in metadata.task_ids if t.endswith(".run")} == {
-        timedelta(minutes=5)}
+    steps = ["debr.fetch_feed", "zzebu.section_counts"]
+    assert sorted(set(metadata.task_ids) - {"loop_result", "taskspec_teardown"}) == steps
+    assert {metadata.get_task(t).execution_timeout for t in steps} == {timedelta(minutes=5)}
 
 
 def test_args_are_typed_params_with_the_yaml_defaults(dags: dict[str, Any]) -> None:
@@ -74,11 +74,15 @@ def test_the_kubernetes_run_pod_of_a_notebook_task(monkeypatch: pytest.MonkeyPat
     settings = dataclasses.replace(config.settings(), backend="kubernetes",
                                    peach_images={"debr.base": "registry.example/debr-base:7"})
     dag = build.build_dag(wf, KubernetesBackend(settings))
-    run = dag.get_task("programme_gaps.run")
-    assert isinstance(run, KubernetesRunOperator)
-    pod = run.build_pod_request_obj(dry_run=True)
-    container = pod.spec.containers[0]
-    assert container.image == "registry.example/debr-base:7"  # the image holding the environment
-    script = container.args[0] if container.args else container.command[-1]
+    step = dag.get_task("programme_gaps")
+    assert isinstance(step, KubernetesStepOperator)
+    container = step.manifests()["run"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/debr-base:7"  # the image holding the environment
+    script = container["command"][-1]
     assert 'py="$(command -v python3)"' in script and "uv venv" not in script
     assert '"method": "find_gaps"' in script and '"min_gap_minutes": 15' in script
+
+
+def test_loop_tasks_hand_no_files_to_each_other(dags: dict[str, Any]) -> None:
+    word_stats = dags["peach.zzebu"].get_task("word_stats")
+    assert word_stats.plan.earlier_steps == () and not dags["peach.zzebu"].get_task("rank_headlines").plan.hands_on

@@ -108,11 +108,12 @@ def test_the_cli_validates_lists_and_gives_the_schema(registered: None, tmp_path
 
 
 def test_the_broken_files_dag_shows_peach_errors(registered: None, tmp_path: Path) -> None:
-    from airflow_taskspec import build, loader
+    from airflow_taskspec import loader
+    from airflow_taskspec.broken_files import BROKEN_FILES_DAG_ID
 
     p = _project(tmp_path / "one", {"peach.yaml": "codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n"
                                                   "    method: task\n    args: {user: x, usr: y}\n"})
     dags = loader.load_dags(str(tmp_path), {})
-    [broken] = [d for d in dags if d.dag_id == build.BROKEN_FILES_DAG_ID]
+    [broken] = [d for d in dags if d.dag_id == BROKEN_FILES_DAG_ID]
     expected = f"{p / 'peach.yaml'}:6:21: error: args sets 'usr', which def task(user) does not accept"
     assert html.escape(expected) in broken.doc_md  # the docs are HTML-escaped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fsspec.implementations.memory
 import pytest
 from airflow_taskspec.runtime import layout, phases, store, workspace
 
@@ -82,3 +83,65 @@ def test_tree_digest_changes_with_content_only(tmp_path: Path) -> None:
     assert workspace.tree_digest(str(project)) == before
     (project / "data.csv").write_text("changed\n")
     assert workspace.tree_digest(str(project)) != before
+
+
+class FlakyFileSystem(fsspec.implementations.memory.MemoryFileSystem):
+    """A store that drops the first ``failures`` uploads (a transient network error), then works."""
+
+    protocol = "flaky"
+    failures = 0
+    attempts = 0
+
+    def put_file(self, lpath: str, rpath: str, *args: object, **kwargs: object) -> None:
+        type(self).attempts += 1
+        if type(self).failures > 0:
+            type(self).failures -= 1
+            raise ConnectionResetError("connection reset by peer")
+        super().put_file(lpath, rpath, *args, **kwargs)
+
+
+@pytest.fixture
+def flaky() -> type[FlakyFileSystem]:
+    fsspec.register_implementation("flaky", FlakyFileSystem, clobber=True)
+    FlakyFileSystem.attempts = 0
+    return FlakyFileSystem
+
+
+def test_collect_retries_transient_store_errors_with_backoff(tmp_path: Path, flaky: type[FlakyFileSystem]) -> None:
+    ws = tmp_path / "ws"
+    phases.provision(phases.ProvisionSpec(workspace=str(ws)), log=lambda *_: None)
+    (ws / "model.bin").write_bytes(b"\x00")
+    flaky.failures = 2
+    waits: list[float] = []
+    lines: list[str] = []
+    backoff = store.Backoff(attempts=4, first_delay=0.5, log=lines.append, sleep=waits.append)
+
+    saved = phases.collect(phases.CollectSpec(workspace=str(ws), artifact_url="flaky://b/run", save_changed_files=True),
+                           log=lines.append, backoff=backoff)
+
+    assert [r["path"] for r in saved] == ["model.bin"] and flaky.attempts == 3
+    assert waits == [0.5, 1.0]  # doubling
+    assert "store: uploading model.bin to flaky://b/run failed (ConnectionResetError" in lines[0]
+    assert store.read_bytes("flaky://b/run/model.bin") == b"\x00"
+
+
+def test_collect_gives_up_after_the_last_try_and_never_retries_a_permanent_error(
+    tmp_path: Path, flaky: type[FlakyFileSystem]
+) -> None:
+    ws = tmp_path / "ws"
+    phases.provision(phases.ProvisionSpec(workspace=str(ws)), log=lambda *_: None)
+    (ws / "model.bin").write_bytes(b"\x00")
+    flaky.failures = 10
+    spec = phases.CollectSpec(workspace=str(ws), artifact_url="flaky://b/run2", save_changed_files=True)
+    with pytest.raises(ConnectionResetError):
+        phases.collect(spec, log=lambda *_: None, backoff=store.Backoff(attempts=3, sleep=lambda _: None))
+    assert flaky.attempts == 3
+    calls: list[int] = []
+
+    def missing() -> None:
+        calls.append(1)
+        raise FileNotFoundError("no such bucket")
+
+    with pytest.raises(FileNotFoundError):
+        store.Backoff(attempts=5, sleep=lambda _: None).run("reading", missing)
+    assert calls == [1]

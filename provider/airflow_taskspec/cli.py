@@ -39,7 +39,7 @@ def _render(args: argparse.Namespace) -> int:
 
     # Only manifests on stdout: anything Airflow or the provider prints while building goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        from .backends.kubernetes import render_manifests
+        from .render import render_manifests
 
         compilation = resolve.compile_paths(args.paths)
         if compilation.errors:

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import build, resolve
 from .backends import for_settings
+from .broken_files import BROKEN_FILES_DAG_ID, broken_files_dag
 from .config import settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ def load_dags(anchor: str, namespace: dict[str, Any]) -> list[Any]:
     except Exception as exc:
         log.exception("taskspec could not compile %s", folder)
         errors[folder] = f"{folder}: taskspec could not compile this folder: {exc}"
-    if errors and (wanted is None or wanted == build.BROKEN_FILES_DAG_ID):
-        dags.append(build.broken_files_dag(errors))
+    if errors and (wanted is None or wanted == BROKEN_FILES_DAG_ID):
+        dags.append(broken_files_dag(errors))
     for i, dag in enumerate(dags):
         namespace[f"taskspec_dag_{i}"] = dag
     return dags

@@ -44,11 +44,11 @@ def _xcom(home: Path, dag_id: str, run_id: str, key: str = "return_value") -> di
     return {task: json.loads(value) for task, value in rows}
 
 
-def _states(home: Path, dag_id: str, run_id: str) -> dict[str, tuple[str, str | None]]:
+def _states(home: Path, dag_id: str, run_id: str) -> dict[str, tuple[str, str | None, str | None]]:
     with sqlite3.connect(home / "airflow.db") as db:
-        rows = db.execute("select task_id, state, start_date from task_instance where dag_id = ? and run_id = ?",
-                          (dag_id, run_id)).fetchall()
-    return {task: (state, start) for task, state, start in rows}
+        rows = db.execute("select task_id, state, start_date, end_date from task_instance where dag_id = ? and "
+                          "run_id = ?", (dag_id, run_id)).fetchall()
+    return {task: (state, start, end) for task, state, start, end in rows}
 
 
 def test_one_iteration_runs_every_task_in_order_and_the_second_installs_nothing(
@@ -59,14 +59,14 @@ def test_one_iteration_runs_every_task_in_order_and_the_second_installs_nothing(
     assert first.returncode == 0, first.output[-4000:]
     run_id = _latest_run(airflow_db, "peach.zzebu")
     results = _xcom(airflow_db, "peach.zzebu", run_id)
-    assert results["rank_headlines.run"] == {"top": ["Election results in the capital", "Storm closes local schools"],
+    assert results["rank_headlines"] == {"top": ["Election results in the capital", "Storm closes local schools"],
                                              "side_effect_ran": False}
-    assert results["word_stats.run"] == {"words": [["election", 2], ["storm", 1], ["closes", 1]],
+    assert results["word_stats"] == {"words": [["election", 2], ["storm", 1], ["closes", 1]],
                                          "full_notebook_ran": True}
     versions = _xcom(airflow_db, "peach.zzebu", run_id, "notebook_version")
-    assert set(versions) == {"rank_headlines.run", "word_stats.run"} and all(versions.values())
+    assert set(versions) == {"rank_headlines", "word_stats"} and all(versions.values())
     states = _states(airflow_db, "peach.zzebu", run_id)
-    assert states["rank_headlines.cleanup"][1] < states["word_stats.workspace"][1]  # one after the other
+    assert states["rank_headlines"][2] <= states["word_stats"][1]  # one after the other
     assert "creating the Python environment" in first.output
     assert "skipped the IPython magic" in first.output  # the example's magics, without IPython
 
@@ -82,8 +82,8 @@ def test_conf_overrides_args_for_one_run(airflow_db: Path, tmp_path: Path) -> No
     result = dags_test("peach.zzebu", folder, airflow_db, conf=conf, **_env(tmp_path))
     assert result.returncode == 0, result.output[-4000:]
     results = _xcom(airflow_db, "peach.zzebu", _latest_run(airflow_db, "peach.zzebu"))
-    assert results["rank_headlines.run"] == {"top": ["New bakery opens on the square"], "side_effect_ran": False}
-    assert results["word_stats.run"]["words"] == [["election", 2], ["storm", 1], ["closes", 1]]  # YAML values
+    assert results["rank_headlines"] == {"top": ["New bakery opens on the square"], "side_effect_ran": False}
+    assert results["word_stats"]["words"] == [["election", 2], ["storm", 1], ["closes", 1]]  # YAML values
 
 
 SLOW = """\
@@ -111,10 +111,11 @@ def test_a_task_over_its_timeout_fails_the_next_still_runs_and_the_run_ends_fail
     result = dags_test("peach.tst", folder, airflow_db, **_env(tmp_path, AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT="5"))
     assert result.returncode != 0
     run_id = _latest_run(airflow_db, "peach.tst")
-    states = {task: state for task, (state, _) in _states(airflow_db, "peach.tst", run_id).items()}
-    assert states["slow.run"] == "failed"
-    assert states["quick.run"] == "success"
+    states = {task: state for task, (state, _, _) in _states(airflow_db, "peach.tst", run_id).items()}
+    assert states["slow"] == "failed"
+    assert states["quick"] == "success"
     assert states["loop_result"] == "upstream_failed"
-    assert _xcom(airflow_db, "peach.tst", run_id)["quick.run"] == "done"
+    assert _xcom(airflow_db, "peach.tst", run_id)["quick"] == "done"
+    assert "ran longer than its timeout" in result.output  # the step failed by its execution_timeout
     with sqlite3.connect(airflow_db / "airflow.db") as db:
         assert db.execute("select state from dag_run where run_id = ?", (run_id,)).fetchone()[0] == "failed"

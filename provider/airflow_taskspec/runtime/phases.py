@@ -54,16 +54,19 @@ def provision(spec: ProvisionSpec, log: Any = print) -> dict[str, Any]:
     return {"files": len(manifest)}
 
 
-def collect(spec: CollectSpec, log: Any = print) -> list[dict[str, Any]]:
+def collect(spec: CollectSpec, log: Any = print, backoff: store.Backoff | None = None) -> list[dict[str, Any]]:
+    """Save what the step made. Transient store errors are retried with backoff (``backoff``, default
+    ``store.Backoff`` logging to ``log``); permanent ones, and the last failed try, raise."""
+    retry = backoff or store.Backoff(log=log)
     manifest = workspace.read_manifest(spec.workspace)
     changed = workspace.changed_files(spec.workspace, manifest)
     chosen = set(workspace.files_under(spec.workspace, spec.artifact_paths))
     if spec.save_changed_files:
         chosen.update(changed)
-    saved = store.upload(spec.workspace, sorted(chosen), spec.artifact_url, spec.store_options)
+    saved = store.upload(spec.workspace, sorted(chosen), spec.artifact_url, spec.store_options, retry)
     log(f"collect: saved {len(saved)} artifacts to {spec.artifact_url}")
     if spec.exchange_url is not None:
-        passed = store.upload(spec.workspace, changed, spec.exchange_url, spec.store_options)
+        passed = store.upload(spec.workspace, changed, spec.exchange_url, spec.store_options, retry)
         log(f"collect: {len(passed)} changed files handed to later steps")
     for ds in spec.data_sets:
         files = workspace.files_under(spec.workspace, [ds["path"]])
@@ -72,6 +75,6 @@ def collect(spec: CollectSpec, log: Any = print) -> list[dict[str, Any]]:
         if os.path.isfile(base):
             rel_to_ds = [os.path.basename(base)]
             base = os.path.dirname(base)
-        store.upload(base, rel_to_ds, ds["url"], spec.store_options)
+        store.upload(base, rel_to_ds, ds["url"], spec.store_options, retry)
         log(f"collect: published data set {ds['url']} ({len(rel_to_ds)} files)")
     return saved
