@@ -44,6 +44,18 @@ def airflow_db(airflow_home: Path) -> Path:
     return airflow_home
 
 
+# A project whose command leaves a partial output, then fails.
+FAILING = """\
+name: failing
+tasks:
+  - name: breaks
+    executor: !custom
+      command: echo "partial result" > partial.txt; echo "about to fail"; exit 3
+    artifacts:
+      saveChangedFiles: true
+"""
+
+
 def make_dag_folder(root: Path, projects: dict[str, str]) -> Path:
     """A DAG folder holding the loader file and one ame.yaml per project name."""
     root.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,8 @@ def test_the_kubernetes_run_pod_of_a_notebook_task(monkeypatch: pytest.MonkeyPat
     container = step.manifests()["run"]["spec"]["containers"][0]
     assert container["image"] == "registry.example/debr-base:7"  # the image holding the environment
     script = container["command"][-1]
-    assert 'py="$(command -v python3)"' in script and "uv venv" not in script
+    # (as in the manifest: Kubernetes' $(VAR) expansion is escaped, $$( gives bash $( back)
+    assert 'py="$$(command -v python3)"' in script and "uv venv" not in script
     assert '"method": "find_gaps"' in script and '"min_gap_minutes": 15' in script
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,24 @@ def test_pod_pip_recipe_builds_its_environment_in_the_workspace() -> None:
     assert "uv venv --quiet --python 3.10 .venv" in script and "$TASKSPEC_UV" not in script
     cached = recipes.script(Recipe(ExecutorKind.PIP, "python x.py"), python_version="3.10", env_cache_dir="/c")
     assert "pip-py3.10-$(sha256sum requirements.txt" in cached and "--relocatable" in cached
+
+
+def test_the_local_pip_environment_is_keyed_by_the_content_of_requirements_txt(tmp_path: Path) -> None:
+    uv = str(Path(sys.executable).parent / "uv")
+    script = recipes.script(Recipe(ExecutorKind.PIP, 'python -c "import sys; print(sys.prefix)"'),
+                            python_version=f"{sys.version_info[0]}.{sys.version_info[1]}",
+                            env_cache_dir=str(tmp_path / "envs"))
+    work = tmp_path / "w"
+    work.mkdir()
+
+    def run_with(requirements: str) -> list[str]:
+        (work / "requirements.txt").write_text(requirements)
+        done = subprocess.run(["bash", "-c", script], cwd=work, capture_output=True, text=True,
+                              env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TASKSPEC_UV": uv})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split("\n")[:2]
+
+    first, again, changed = run_with("# one\n"), run_with("# one\n"), run_with("# two\n")
+    assert first[0].startswith("taskspec: creating") and again[0].startswith("taskspec: reusing")
+    assert again[1] == first[1]  # the same environment for the same content
+    assert changed[0].startswith("taskspec: creating") and changed[1] != first[1]  # another for other content

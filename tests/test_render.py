@@ -193,3 +193,104 @@ def test_render_reports_spec_errors_on_stderr(tmp_path: Path) -> None:
     )
     done = render(str(tmp_path))
     assert done.returncode == 1 and done.stdout == "" and "ame.yml" in done.stderr
+
+
+# The Pod Security Standards (kubernetes.io/docs/concepts/security/pod-security-standards), as a namespace
+# labelled pod-security.kubernetes.io/enforce=restricted checks them: baseline's rules, then restricted's.
+_RESTRICTED_VOLUME_KINDS = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                            "projected", "secret"}
+_SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                 "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+                 "net.ipv4.tcp_keepalive_probes"}
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    spec, found = pod["spec"], []
+    pod_sc = spec.get("securityContext") or {}
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            found.append(f"{key} is true")
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= _RESTRICTED_VOLUME_KINDS:
+            found.append(f"volume {volume['name']} is {sorted(kinds)}")
+    for sysctl in pod_sc.get("sysctls") or []:
+        if sysctl["name"] not in _SAFE_SYSCTLS:
+            found.append(f"sysctl {sysctl['name']}")
+    if (pod_sc.get("seLinuxOptions") or {}).get("user") or (pod_sc.get("seLinuxOptions") or {}).get("role"):
+        found.append("pod seLinuxOptions user/role")
+    if pod_sc.get("runAsUser") == 0:
+        found.append("pod runAsUser 0")
+    pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
+    if pod_seccomp not in (None, "RuntimeDefault", "Localhost"):
+        found.append(f"pod seccomp {pod_seccomp}")
+    for c in containers(pod):
+        sc, name = c.get("securityContext") or {}, c["name"]
+        if sc.get("privileged"):
+            found.append(f"{name}: privileged")
+        if any(p.get("hostPort") for p in c.get("ports") or []):
+            found.append(f"{name}: hostPort")
+        if sc.get("procMount", "Default") != "Default":
+            found.append(f"{name}: procMount")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation is not false")
+        if not (sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True):
+            found.append(f"{name}: runAsNonRoot is not true")
+        if sc.get("runAsUser") == 0:
+            found.append(f"{name}: runAsUser 0")
+        if (sc.get("seccompProfile") or {}).get("type", pod_seccomp) not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{name}: no RuntimeDefault/Localhost seccomp profile")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            found.append(f"{name}: capabilities do not drop ALL")
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: adds capabilities {caps['add']}")
+        resources = c.get("resources") or {}
+        for section in ("requests", "limits"):
+            for kind in ("cpu", "memory"):
+                if kind not in (resources.get(section) or {}):
+                    found.append(f"{name}: no {kind} in {section}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered_for_a_cluster(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """As `rendered`, with an object store (a file:// store is a hostPath, for single-node clusters only)."""
+    extra = tmp_path_factory.mktemp("secretive-cluster")
+    (extra / "ame.yml").write_text(SECRET_PROJECT)
+    done = render(str(EXAMPLES), str(extra), AIRFLOW__TASKSPEC__ARTIFACT_STORE="s3://bucket/ts")
+    assert done.returncode == 0, done.stderr
+    return list(yaml.safe_load_all(done.stdout))
+
+
+def test_every_pod_of_every_example_meets_the_restricted_pod_security_standard(
+    rendered_for_a_cluster: list[dict[str, Any]],
+) -> None:
+    pods = [d for d in rendered_for_a_cluster if d["kind"] == "Pod"]
+    phases = {d["metadata"]["labels"]["taskspec.io/phase"] for d in pods}
+    assert phases == {"provision", "run", "collect"}
+    assert {p["metadata"]["name"]: restricted_violations(p) for p in pods if restricted_violations(p)} == {}
+    assert all(p["spec"]["securityContext"]["runAsUser"] == 1000 for p in pods)
+
+
+def test_the_tasks_resources_win_over_the_defaults(rendered_for_a_cluster: list[dict[str, Any]]) -> None:
+    run = next(d for d in rendered_for_a_cluster if d["kind"] == "Pod"
+               and d["metadata"]["labels"]["taskspec.io/task"] == "uses_secrets"
+               and d["metadata"]["labels"]["taskspec.io/phase"] == "run")
+    assert run["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "1500m", "memory": "2Gi"},
+        "limits": {"cpu": "1500m", "memory": "2Gi", "nvidia.com/gpu": "1"},
+    }
+    filer = next(d for d in rendered_for_a_cluster if d["kind"] == "Pod"
+                 and d["metadata"]["labels"]["taskspec.io/phase"] == "collect")
+    assert filer["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+
+
+def test_a_file_store_is_a_host_path_which_the_restricted_profile_refuses(rendered: list[dict[str, Any]]) -> None:
+    # Documented (docs/kubernetes.md): file:// stores are for single-node clusters; the checker sees it.
+    collect = next(d for d in rendered
+                   if d["kind"] == "Pod" and d["metadata"]["labels"]["taskspec.io/phase"] == "collect")
+    assert [v for v in restricted_violations(collect) if "hostPath" in v]

@@ -158,7 +158,7 @@ _JSON_TYPES = {ir.ParamType.STRING: "string", ir.ParamType.INTEGER: "integer", i
 
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
     """One task per step, wired as the pipeline says, and the run-level teardown after all of them."""
-    optional = {"max_active_runs": workflow.max_active_runs} if workflow.max_active_runs else {}
+    optional: dict[str, Any] = {"max_active_runs": workflow.max_active_runs} if workflow.max_active_runs else {}
     with DAG(
         dag_id=workflow.dag_id,
         dag_display_name=workflow.title,

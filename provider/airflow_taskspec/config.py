@@ -18,6 +18,11 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "artifact_store": ("string", "", "Where artifacts and step outputs are saved: a URL such as s3://bucket/prefix "
                        "or file:///path. Empty: file://$AIRFLOW_HOME/taskspec/artifacts."),
     "artifact_conn_id": ("string", "", "Airflow connection with credentials for the artifact store (optional)."),
+    "env_passthrough": ("string", "", "Local backend: comma-separated names of worker environment variables "
+                        "that user code also sees (shell patterns such as `UV_*` allowed). Everything else of "
+                        "the worker's environment (metadata database URL, Fernet and JWT secrets, "
+                        "AIRFLOW_CONN_*) is withheld; PATH, HOME, LANG, LC_*, TZ, TMPDIR, USER, proxies and "
+                        "certificate locations always pass."),
     "secret_variable_prefix": ("string", "", "Local backend: `!ame` secret KEY is read from the Airflow Variable "
                                "named prefix + KEY."),
     "namespace": ("string", "default", "Kubernetes namespace for pods and PVCs."),
@@ -40,6 +45,16 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
                            "(missing `kubernetes_default`: in-cluster config or KUBECONFIG)."),
     "fs_group": ("integer", "1000", "Kubernetes: securityContext.fsGroup of task pods, so they can write the "
                  "workspace PVC."),
+    "run_as_user": ("integer", "1000", "Kubernetes: the non-root user id every task container runs as "
+                    "(runAsUser, with runAsNonRoot; the taskspec images' user). With fs_group as runAsGroup, "
+                    "no privilege escalation, all capabilities dropped and the RuntimeDefault seccomp profile, "
+                    "pods meet the Pod Security Standards' restricted profile."),
+    "default_cpu_request": ("string", "100m", "Kubernetes: CPU request of a container whose task sets no `cpu`."),
+    "default_cpu_limit": ("string", "1", "Kubernetes: CPU limit of a container whose task sets no `cpu`."),
+    "default_memory_request": ("string", "256Mi", "Kubernetes: memory request of a container whose task sets "
+                               "no `memory`."),
+    "default_memory_limit": ("string", "1Gi", "Kubernetes: memory limit of a container whose task sets no "
+                             "`memory`."),
     "artifact_secret": ("string", "", "Kubernetes: Secret whose keys become the environment of provision and "
                         "collect pods (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for an s3:// store)."),
     "pod_poll_interval": ("float", "2", "Kubernetes: seconds between pod status checks while a pod starts and runs."),
@@ -113,6 +128,12 @@ class Settings:
     artifact_secret: str = ""
     pod_poll_interval: float = 2.0
     peach_images: dict[str, str] = field(default_factory=dict)
+    env_passthrough: tuple[str, ...] = ()
+    run_as_user: int = 1000
+    default_cpu_request: str = "100m"
+    default_cpu_limit: str = "1"
+    default_memory_request: str = "256Mi"
+    default_memory_limit: str = "1Gi"
 
 
 class ConfigError(ValueError):
@@ -194,4 +215,10 @@ def settings() -> Settings:
         artifact_secret=get("artifact_secret"),
         pod_poll_interval=_number("pod_poll_interval", float),
         peach_images=_json("peach_images", dict),
+        run_as_user=_number("run_as_user", int),
+        default_cpu_request=get("default_cpu_request"),
+        default_cpu_limit=get("default_cpu_limit"),
+        default_memory_request=get("default_memory_request"),
+        default_memory_limit=get("default_memory_limit"),
+        env_passthrough=tuple(name.strip() for name in get("env_passthrough").split(",") if name.strip()),
     )

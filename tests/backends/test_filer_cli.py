@@ -62,3 +62,18 @@ def test_bad_specs_say_what_is_wrong(tmp_path: Path) -> None:
     assert done.returncode == 2 and "bad collect spec" in done.stderr
     done = filer(tmp_path, "provision", "--spec", "{not json")
     assert done.returncode == 2 and "not valid JSON" in done.stderr
+
+
+def test_any_failure_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    image = tmp_path / "image" / "airflow_taskspec"
+    shutil.copytree(Path(runtime.__file__).parent, image / "runtime")
+    (image / "__init__.py").write_text("")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "out.txt").write_text("x")
+    spec = {"workspace": str(tmp_path / "ws"), "artifact_url": "nosuchstore://bucket/a", "artifact_paths": [],
+            "save_changed_files": True, "exchange_url": None, "data_sets": [], "store_options": {}}
+    done = filer(tmp_path, "collect", "--spec", json.dumps(spec))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("taskspec: collect failed: ") and "nosuchstore" in last, done.stderr

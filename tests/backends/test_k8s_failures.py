@@ -77,3 +77,15 @@ def test_exit_codes_deadline_and_fallbacks() -> None:
     assert "DeadlineExceeded" in failure_reason(pod({"phase": "Failed", "reason": "DeadlineExceeded"}))
     assert failure_reason(None, error="boom\ntraceback") == "boom"
     assert failure_reason(pod({"phase": "Failed"})) == "t-run-abc failed (phase Failed)"
+
+
+def test_a_failed_filer_pod_is_the_filers_failure_with_its_last_line() -> None:
+    said = {"exitCode": 1, "reason": "Error",
+            "message": "taskspec: staging x\ntaskspec: provision failed: FileNotFoundError: s3://b/p not found\n"}
+    status = {"phase": "Failed", "containerStatuses": [{"name": "base", "state": {"terminated": said}}]}
+    assert failure_reason(pod(status), phase="provision") == (
+        "the filer's provision failed: provision failed: FileNotFoundError: s3://b/p not found"
+    )
+    assert failure_reason(pod({"phase": "Failed", "containerStatuses": [terminated(137)]}), phase="collect") == (
+        "the filer's collect failed: it exited with code 137"
+    )

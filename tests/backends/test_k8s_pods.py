@@ -14,6 +14,9 @@ from airflow_taskspec.backends.k8s_pods import KubernetesSpecError
 from airflow_taskspec.backends.kubernetes import KubernetesStepOperator
 from airflow_taskspec.config import settings
 
+from tests.kubelet_expansion import expand
+from tests.test_render import restricted_violations
+
 PLAN = StepPlan(dag_id="proj.task", step="train", earlier_steps=("prep",), hands_on=True)
 
 
@@ -78,7 +81,9 @@ def test_run_pod_env_resources_and_secrets() -> None:
     }
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] == 600
-    assert spec["securityContext"] == {"fsGroup": 1000}
+    assert spec["securityContext"] == {"fsGroup": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "runAsUser": 1000,
+                                       "seccompProfile": {"type": "RuntimeDefault"}}
+    assert base["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     assert spec["serviceAccountName"] == "runner" and spec["nodeSelector"] == {"pool": "gpu"}
     assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert base["workingDir"] == "/workspace"
@@ -101,7 +106,8 @@ def test_vault_secrets_need_a_role_then_use_injector_annotations() -> None:
     assert notes["vault.hashicorp.com/role"] == "taskspec"
     assert notes["vault.hashicorp.com/agent-inject-secret-API_TOKEN"] == "secret/data/api"
     assert "{{ .Data.data.value }}" in notes["vault.hashicorp.com/agent-inject-template-API_TOKEN"]
-    assert 'export API_TOKEN="$(cat /vault/secrets/API_TOKEN)"' in pod["spec"]["containers"][0]["command"][2]
+    # `$$(`: Kubernetes hands bash `$(cat ...)` (see the escape test below)
+    assert 'export API_TOKEN="$$(cat /vault/secrets/API_TOKEN)"' in pod["spec"]["containers"][0]["command"][2]
 
 
 def test_secret_names_follow_the_key() -> None:
@@ -145,6 +151,7 @@ def test_git_sources_are_fetched_by_an_init_container() -> None:
     assert [c["name"] for c in init] == ["git"]
     assert "git fetch --quiet --depth 1 https://example.com/p.git v1" in init[0]["command"][2]
     assert '"project_url": null' in pod["spec"]["containers"][0]["command"][5]
+    assert restricted_violations(pod) == []  # the init container meets the restricted profile too
 
 
 def test_file_stores_are_mounted_from_the_host() -> None:
@@ -170,3 +177,22 @@ def test_pvc_size_and_class() -> None:
         k8s_pods.pvc_manifest(cfg(), task_run(), "ts-x", {})["spec"]["resources"]["requests"]["storage"]
         == "1Gi"
     )
+
+
+def test_kubernetes_gets_commands_and_env_values_escaped_so_it_expands_nothing() -> None:
+    # What a shell must see, as the local backend hands it over: `$(...)` command substitution, `$$` the PID.
+    command = 'echo "$(date +%Y) $$ $(TASKSPEC_RUN_ID) cost 5$"'
+    pod = pod_of("run", task_run(recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, command, "3.12"),
+                                 env=(ir.EnvVar("B", "2"), ir.EnvVar("A", "$(B)-1"))))
+    base = pod["spec"]["containers"][0]
+    assert base["command"][2].endswith('echo "$$(date +%Y) $$$ $$(TASKSPEC_RUN_ID) cost 5$"\n')
+    values = {e["name"]: e.get("value") for e in base["env"]}
+    assert values["A"] == "$$(B)-1" and values["B"] == "2"
+
+
+@pytest.mark.parametrize(("written", "kubernetes_gives"), [
+    ("$(date)", "$(date)"), ("$(B)", "$(B)"), ("$$", "$$"), ("$$(B)", "$$(B)"), ("a$", "a$"), ("$HOME", "$HOME"),
+])
+def test_the_escape_undoes_kubernetes_expansion(written: str, kubernetes_gives: str) -> None:
+    assert expand(k8s_pods.unexpanded(written), {"B": "2", "date": "x"}) == kubernetes_gives
+

@@ -241,3 +241,40 @@ def test_the_run_teardown_removes_every_workspace_of_its_run_only(tmp_path: Path
     teardown = LocalRunTeardownOperator(task_id="taskspec_teardown", dag_id="p.t", settings=task.settings)
     assert teardown.execute({"run_id": RUN_ID}) == ["s"]
     assert not mine.exists() and not mine.parent.exists() and other.exists()
+
+
+def test_user_code_sees_the_allow_list_and_the_pass_through_but_not_the_workers_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task_log: Callable[[], list[str]]
+) -> None:
+    worker_secrets = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://airflow:pw@db/airflow",
+                      "AIRFLOW__CORE__FERNET_KEY": "fernet-of-the-worker", "AIRFLOW_CONN_X": "http://u:p@x"}
+    for name, value in {**worker_secrets, "UV_INDEX_URL": "https://mirror.example/simple",
+                        "LC_TIME": "C.UTF-8"}.items():
+        monkeypatch.setenv(name, value)
+    task = Task(tmp_path, "env | sort", env=(ir.EnvVar("FROM_SPEC", "1"),))
+    task.op.settings = replace(task.settings, env_passthrough=("UV_*",))
+    task.op.execute(task.context())
+    seen = {line.split("=", 1)[0] for line in task_log() if "=" in line and line.split("=", 1)[0].isupper()}
+    assert not seen & set(worker_secrets)
+    assert {"UV_INDEX_URL", "LC_TIME", "PATH", "HOME", "FROM_SPEC", "TASKSPEC_WORKSPACE", "TASKSPEC_RUN_ID"} <= seen
+    assert "UV_INDEX_URL=https://mirror.example/simple" in task_log()
+
+
+def test_env_passthrough_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__ENV_PASSTHROUGH", " UV_*, MY_TOKEN ,,")
+    assert settings().env_passthrough == ("UV_*", "MY_TOKEN")
+
+
+def test_a_secret_reaches_the_command_and_is_masked_in_the_task_log_from_then_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task_log: Callable[[], list[str]]
+) -> None:
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    value = "plain-value-4f2a9c"  # the Variable's name and value look harmless: only taskspec can mask it
+    monkeypatch.setenv("AIRFLOW_VAR_DB_LOGIN", value)
+    task = Task(tmp_path, 'echo "got:$DB_LOGIN"',
+                secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "db_login", "DB_LOGIN"),))
+    task.op.execute(task.context())
+    assert f"got:{value}" in task_log()  # the value reached the command (captured before redaction)
+    # What Airflow's task log writes for that line (the masker every task log line goes through):
+    assert redact(f"got:{value}") == "got:***"

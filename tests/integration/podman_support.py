@@ -2,7 +2,8 @@
 
 What podman 4.3 kube play gives us: init containers in order, PVCs as podman volumes (auto-created and
 shared between pods naming the same claim, which is how provision -> run -> collect share a workspace),
-commands, env, resource limits, exit codes. What it does not: Secrets (env from secret, secret volumes),
+commands, env, resource limits, exit codes. What it does not: the kubelet's `$(VAR)` expansion (applied here
+before playing, ``tests.kubelet_expansion``), Secrets (env from secret, secret volumes),
 so leave those out of manifests played here.
 
 Everything here raises when podman cannot do its job (PodmanError): an integration test must fail loudly,
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.kubelet_expansion import expand_pod
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = REPO_ROOT / "scripts" / "podman-setup.sh"
@@ -130,6 +133,7 @@ def kube_play(manifest_yaml: str, timeout: float = 120) -> PodResult:
         raise ValueError("kube_play runs pods to completion: set spec.restartPolicy: Never")
     pod_name = pod["metadata"]["name"]
     pod.setdefault("metadata", {}).setdefault("annotations", {}).update(_KEEP_INIT_CONTAINERS)
+    expand_pod(pod)  # the kubelet's `$(VAR)` / `$$` expansion, which podman 4.3 lacks
     init_names = [c["name"] for c in spec.get("initContainers") or []]
     main_names = [c["name"] for c in spec.get("containers") or []]
 

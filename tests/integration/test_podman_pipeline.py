@@ -28,6 +28,8 @@ from airflow_taskspec.config import Settings
 from airflow_taskspec.config import settings as current_settings
 from podman_support import PodmanCluster, TestImages, unique_name
 
+from tests.conftest import FAILING
+
 pytestmark = [pytest.mark.integration, pytest.mark.podman]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,15 +111,6 @@ def test_the_example_pipeline_runs_as_its_step_operators_spawn_the_pods(
     assert (store / "runs" / PIPELINE / run_id / "train_knn" / "changed" / "models" / "knn.json").exists()
 
 
-FAILING = """\
-name: failing
-tasks:
-  - name: breaks
-    executor: !custom
-      command: echo "partial result" > partial.txt; echo "about to fail"; exit 3
-    artifacts:
-      saveChangedFiles: true
-"""
 
 
 def test_a_failing_command_keeps_its_partial_outputs_and_fails_the_step(

@@ -56,6 +56,8 @@ def ensure_produced(
             continue
         run_id = producer_run_id(use, context)
         log("data set %s has never been produced: running %s first (run %s)", use.name, use.producer_dag_id, run_id)
+        if _is_paused(str(use.producer_dag_id), context):
+            log("the DAG %s is paused: its run, and this step, wait until it is unpaused", use.producer_dag_id)
         from airflow.sdk import timezone
 
         raise DagRunTriggerException(
@@ -71,6 +73,16 @@ def ensure_produced(
             poke_interval=POKE_SECONDS,
             deferrable=True,
         )
+
+
+def _is_paused(dag_id: str, context: Any) -> bool:
+    get_dag = getattr(context["ti"], "get_dag", None)  # the task runner's; absent in plain unit tests
+    if get_dag is None:
+        return False
+    try:
+        return bool(get_dag(dag_id).is_paused)
+    except Exception:  # noqa: BLE001  # only for a hint in the log: never fail the step over it
+        return False
 
 
 def check_producer_run(

@@ -18,14 +18,25 @@ def _limit(pod: dict[str, Any], container: str, resource: str) -> str | None:
     return None
 
 
+_FILER_PHASES = ("provision", "collect")
+
+
+def _last_line(message: str | None) -> str:
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    return lines[-1].removeprefix("taskspec: ") if lines else ""
+
+
 def failure_reason(
     pod: dict[str, Any] | None,
     *,
     container: str = "base",
     startup_timeout: int | None = None,
     error: str = "",
+    phase: str = "run",
 ) -> str:
-    """One line: OOMKilled, image pull errors, Unschedulable, deadline exceeded, exit codes, else ``error``."""
+    """One line: OOMKilled, image pull errors, Unschedulable, deadline exceeded, exit codes, else ``error``.
+    A filer pod (provision, collect) that exits with an error is the filer's failure, with the last line it
+    wrote (its termination message: the pod's log tail, ``FallbackToLogsOnError``)."""
     pod = pod or {}
     status = pod.get("status") or {}
     name = (pod.get("metadata") or {}).get("name") or "the pod"
@@ -62,6 +73,9 @@ def failure_reason(
     for cs in ordered:
         term = (cs.get("state") or {}).get("terminated") or {}
         code = term.get("exitCode")
+        if code not in (None, 0) and phase in _FILER_PHASES and cs.get("name") == container:
+            said = _last_line(term.get("message"))
+            return f"the filer's {phase} failed: {said or f'it exited with code {code}'}"
         if code not in (None, 0):
             what = "the command" if cs.get("name") == container else f"container {cs.get('name')}"
             signal = f" (signal {term['signal']})" if term.get("signal") else ""

@@ -61,7 +61,8 @@ class PhasePod(KubernetesPodOperator):
             service_account_name=settings.service_account or None,
             node_selector=dict(settings.node_selector),
             tolerations=list(settings.tolerations),
-            security_context=k8s.V1PodSecurityContext(fs_group=settings.fs_group),
+            security_context=k8s_pods.pod_security_context(settings),
+            container_security_context=k8s_pods.container_security_context(),
             startup_timeout_seconds=settings.startup_timeout_seconds,
             startup_check_interval_seconds=settings.pod_poll_interval,  # type: ignore[arg-type]
             poll_interval=settings.pod_poll_interval,
@@ -100,6 +101,7 @@ class PhasePod(KubernetesPodOperator):
         self.configure()
         pod = super().build_pod_request_obj(context, dry_run=dry_run)
         pod.spec.containers[0].working_dir = k8s_pods.WORKSPACE
+        k8s_pods.keep_as_written(list(pod.spec.init_containers or []) + list(pod.spec.containers))
         return pod
 
     def manifest(self) -> dict[str, Any]:
@@ -142,11 +144,17 @@ class PhasePod(KubernetesPodOperator):
     def failure_line(self, error: BaseException) -> str:
         pod = ApiClient().sanitize_for_serialization(self._last_pod) if self._last_pod is not None else None
         return k8s_failures.failure_reason(
-            pod, container=self.base_container_name, startup_timeout=self.startup_timeout_seconds, error=str(error)
+            pod, container=self.base_container_name, startup_timeout=self.startup_timeout_seconds, error=str(error),
+            phase=self.phase,
         )
 
 
 class FilerPod(PhasePod):
+    def __init__(self, **kwargs: Any) -> None:
+        # The log's last lines become the container's termination message: the filer's one-line error.
+        kwargs.setdefault("termination_message_policy", "FallbackToLogsOnError")
+        super().__init__(**kwargs)
+
     def _env_from(self, settings: Settings) -> list[k8s.V1EnvFromSource]:
         if not settings.artifact_secret:
             return []
@@ -157,7 +165,7 @@ class FilerPod(PhasePod):
             self.volumes.append(volume)
             self.volume_mounts.append(mount)
         self.image = self.job.settings.filer_image
-        self.container_resources = k8s_pods.FILER_RESOURCES
+        self.container_resources = k8s_pods.default_resources(self.job.settings)
 
     def pod_store_options(self) -> dict[str, Any]:
         """fsspec options for pods: the connection's endpoint, never its keys (those come from artifact_secret)."""
@@ -213,7 +221,7 @@ class RunPod(PhasePod):
             + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]
             + k8s_pods.secret_env(run, job.settings)
         )
-        self.container_resources = k8s_pods.run_resources(run)
+        self.container_resources = k8s_pods.run_resources(run, job.settings)
         self.annotations = k8s_pods.vault_annotations(run, job.settings)
         self.active_deadline_seconds = run.timeout_seconds
 

@@ -7,6 +7,7 @@ appear: ``!ame`` secrets are ``secretKeyRef``s, ``!vault`` secrets are Vault age
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import Any
 
@@ -21,9 +22,28 @@ WORKSPACE = "/workspace"
 WORKSPACE_VOLUME = "workspace"
 STORE_VOLUME = "artifact-store"
 VAULT_DIR = "/vault/secrets"
-FILER_RESOURCES = k8s.V1ResourceRequirements(
-    requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "1Gi"}
-)
+
+
+# Kubernetes replaces `$(NAME)` in a container's command, args and env values by the variable NAME (and `$$` by
+# `$`) before the shell sees them; the local backend passes them as written. Doubling every `$` that starts such
+# a sequence makes Kubernetes hand over exactly what taskspec wrote, so `$(date)` is bash's command
+# substitution and `$$` bash's PID on both backends.
+_EXPANDED = re.compile(r"\$(?=[($])")
+
+
+def unexpanded(text: str) -> str:
+    """``text`` escaped so that Kubernetes' `$(VAR)` expansion gives it back unchanged."""
+    return _EXPANDED.sub("$$", text)
+
+
+def keep_as_written(containers: list[k8s.V1Container]) -> None:
+    """Escape what Kubernetes would expand in every container's command, args and env values (in place)."""
+    for container in containers:
+        container.command = [unexpanded(part) for part in container.command] if container.command else None
+        container.args = [unexpanded(part) for part in container.args] if container.args else None
+        for var in container.env or []:
+            if var.value is not None:
+                var.value = unexpanded(var.value)
 
 
 class KubernetesSpecError(ValueError):
@@ -52,15 +72,44 @@ def executor_image(run: ir.TaskRun, settings: Settings) -> str:
     return settings.executor_image.replace("{python_version}", version)
 
 
-def run_resources(run: ir.TaskRun) -> k8s.V1ResourceRequirements:
-    """Requests and limits from ``resources``; GPUs and other extended resources as limits only."""
+def default_resources(settings: Settings) -> k8s.V1ResourceRequirements:
+    """Requests and limits of a container whose task says nothing (filer pods, the git init container): a
+    namespace with a ResourceQuota admits only containers that have them."""
+    return k8s.V1ResourceRequirements(
+        requests={"cpu": settings.default_cpu_request, "memory": settings.default_memory_request},
+        limits={"cpu": settings.default_cpu_limit, "memory": settings.default_memory_limit},
+    )
+
+
+def run_resources(run: ir.TaskRun, settings: Settings) -> k8s.V1ResourceRequirements:
+    """Requests and limits from ``resources`` (request = limit), the configured defaults for what it leaves
+    out; GPUs and other extended resources as limits only."""
     r = run.resources
-    requests = {k: v for k, v in (("cpu", r.cpu), ("memory", r.memory)) if v}
-    limits = dict(requests)
+    requests = {"cpu": r.cpu or settings.default_cpu_request, "memory": r.memory or settings.default_memory_request}
+    limits = {"cpu": r.cpu or settings.default_cpu_limit, "memory": r.memory or settings.default_memory_limit}
     if r.gpu:
         limits["nvidia.com/gpu"] = str(r.gpu)
     limits.update(dict(r.extra))
-    return k8s.V1ResourceRequirements(requests=requests or None, limits=limits or None)
+    return k8s.V1ResourceRequirements(requests=requests, limits=limits)
+
+
+def pod_security_context(settings: Settings) -> k8s.V1PodSecurityContext:
+    """The Pod Security Standards' restricted profile at pod level: a non-root user, the runtime's default
+    seccomp profile, and fsGroup so that user can write the workspace PVC."""
+    return k8s.V1PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=settings.run_as_user,
+        run_as_group=settings.fs_group,
+        fs_group=settings.fs_group,
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> k8s.V1SecurityContext:
+    """The restricted profile's per-container part: no privilege escalation, every capability dropped."""
+    return k8s.V1SecurityContext(
+        allow_privilege_escalation=False, capabilities=k8s.V1Capabilities(drop=["ALL"])
+    )
 
 
 def secret_env(run: ir.TaskRun, settings: Settings) -> list[k8s.V1EnvVar]:
@@ -192,7 +241,8 @@ def git_init_container(run: ir.TaskRun, settings: Settings, mount: k8s.V1VolumeM
         command=["bash", "-c", script],
         volume_mounts=[mount],
         image_pull_policy=settings.image_pull_policy,
-        resources=FILER_RESOURCES,
+        resources=default_resources(settings),
+        security_context=container_security_context(),
     )
 
 

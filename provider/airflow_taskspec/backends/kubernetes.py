@@ -13,14 +13,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout, TaskDeferred
 
 from .. import ir
 from ..config import Settings
 from ..runtime import layout, store, workspace
 from . import StepPlan, k8s_names, k8s_pods, notebook_task
-from .step import STOPPED, TIMEOUT, RunNames, StepOperator, StepState
+from .step import STOPPED, TIMEOUT, RunNames, RunTeardownOperator, StepOperator, StepState
 from .storage import store_options
 
 if TYPE_CHECKING:
@@ -175,7 +174,7 @@ class KubernetesStepOperator(StepOperator):
         from .k8s_phase_pods import StepPodTrigger
 
         trigger = StepPodTrigger.around(
-            deferred.trigger,  # type: ignore[arg-type]
+            deferred.trigger,
             claim=self.claim(self.names(context)),
             resume={"phase": phase, "state": state.to_kwargs()},
         )
@@ -289,17 +288,8 @@ def _delete(call: Any, **kwargs: Any) -> bool:
         raise
 
 
-class KubernetesRunTeardownOperator(BaseOperator):
-    """The DAG run's last task (a teardown): deletes, by label, every pod and PVC of this run that a step
-    left behind (a worker killed with SIGKILL, a lost node)."""
-
-    ui_color = "#eeeeee"
-    template_fields = ()
-
-    def __init__(self, *, dag_id: str, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.dag_id_of_steps = dag_id
-        self.settings = settings
+class KubernetesRunTeardownOperator(RunTeardownOperator):
+    """Deletes every pod and PVC labelled with this DAG run that a step left behind."""
 
     def execute(self, context: Any) -> list[str]:
         labels = k8s_names.dag_run_labels(self.dag_id_of_steps, str(context["run_id"]))

@@ -6,6 +6,7 @@ cleared, or timed out), which stops the command's whole process group first.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import signal
@@ -13,17 +14,25 @@ import subprocess
 import sys
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from .. import ir, recipes
 from ..config import Settings
 from ..runtime import layout, notebook, phases
 from . import StepPlan, notebook_task, secrets
-from .step import RESULT_NOTE, StepOperator, StepState
+from .step import RESULT_NOTE, RunTeardownOperator, StepOperator, StepState
 from .storage import data_set_publishing, data_set_staging, store_options
 
 STOP_GRACE_SECONDS = 10
+
+# What user code sees of the worker's environment without being configured: what a shell, locale, time,
+# temporary files and network (proxies, CA certificates) need, and nothing of Airflow's own (the metadata
+# database URL, Fernet and JWT secrets, AIRFLOW_CONN_* live there). `[taskspec] env_passthrough` adds more.
+WORKER_ENV_ALLOWED = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "TEMP", "TMP",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
+)
 
 
 class LocalStepOperator(StepOperator):
@@ -56,7 +65,7 @@ class LocalStepOperator(StepOperator):
 
     def environment(self, context: Any, workspace: str) -> dict[str, str]:
         names = self.names(context)
-        env = dict(os.environ)
+        env = worker_environment(dict(os.environ), self.settings.env_passthrough)
         env.update({
             "TASKSPEC_WORKSPACE": workspace,
             "TASKSPEC_DAG_ID": names.dag_id,
@@ -160,6 +169,14 @@ class LocalStepOperator(StepOperator):
         self.log.info("stopped the command's process group %s", process.pid)
 
 
+def worker_environment(worker: dict[str, str], passthrough: tuple[str, ...]) -> dict[str, str]:
+    """The part of the worker's environment that user code may see: the allow-list and the configured
+    pass-through names (shell patterns, case-sensitive like the environment itself)."""
+    patterns = WORKER_ENV_ALLOWED + passthrough
+    return {name: value for name, value in worker.items()
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)}
+
+
 def remove_workspace(path: str, root: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
     _prune_empty_parents(path, root)
@@ -185,17 +202,8 @@ def _uv_binary() -> str:
     return found
 
 
-class LocalRunTeardownOperator(BaseOperator):
-    """The DAG run's last task (a teardown): removes every workspace of this run that a step left behind
-    (a worker killed with SIGKILL cannot clean up after itself)."""
-
-    ui_color = "#eeeeee"
-    template_fields = ()
-
-    def __init__(self, *, dag_id: str, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.dag_id_of_steps = dag_id
-        self.settings = settings
+class LocalRunTeardownOperator(RunTeardownOperator):
+    """Removes every workspace of this DAG run that a step left behind."""
 
     def execute(self, context: Any) -> list[str]:
         root = self.settings.workspace_root

@@ -36,7 +36,9 @@ def resolve(secrets: tuple[ir.SecretRef, ...], settings: Settings) -> dict[str, 
                 ) from exc
         else:
             value = _vault_secret(secret)
-        mask_secret(value, secret.inject_as)
+        # No name: with one, Airflow masks the value only if the name looks sensitive ("password", "token"...),
+        # and `injectAs: DB_LOGIN` would then be printed as it is.
+        mask_secret(value)
         values[secret.inject_as] = value
     return values
 

@@ -15,9 +15,10 @@ as JSON in the deferral's kwargs; ``resume_phase`` finishes the phase and goes o
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
@@ -135,7 +136,7 @@ class StepOperator(BaseOperator):
     """One TaskRun of a DAG as one task. Subclasses implement ``phase_workspace`` ... ``phase_cleanup``."""
 
     # User text (commands, env values) must never go through Jinja: nothing here is templated.
-    template_fields: ClassVar[tuple[str, ...]] = ()
+    template_fields: Sequence[str] = ()
     ui_color = "#dbeafe"
 
     def __init__(self, *, plan: StepPlan, settings: Settings, task_run: ir.TaskRun, **kwargs: Any) -> None:
@@ -285,3 +286,17 @@ class StepOperator(BaseOperator):
             if state.collected:  # partial outputs stay visible as the step's XCom
                 context["ti"].xcom_push(key="return_value", value=state.collected)
         raise _ENDING[failure["kind"]](line) from self._original
+
+
+class RunTeardownOperator(BaseOperator):
+    """The DAG run's last task (an Airflow teardown: it runs after failures too and does not decide the run's
+    state): removes, by label, whatever the run's steps left behind (a worker killed with SIGKILL, a lost
+    node cannot clean up after itself). Backends implement ``execute``."""
+
+    ui_color = "#eeeeee"
+    template_fields: Sequence[str] = ()
+
+    def __init__(self, *, dag_id: str, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dag_id_of_steps = dag_id
+        self.settings = settings

@@ -20,6 +20,16 @@ def _log(message: str) -> None:
     print(f"taskspec: {message}", flush=True)
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"taskspec: {message}", file=sys.stderr, flush=True)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m airflow_taskspec.runtime", description="Provision or collect a task's workspace."
@@ -31,8 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         fields = json.loads(args.spec)
     except json.JSONDecodeError as exc:
-        print(f"taskspec: --spec is not valid JSON: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"--spec is not valid JSON: {exc}", 2)
     try:
         if args.action == "provision":
             spec: Any = phases.ProvisionSpec(**fields)
@@ -40,14 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             spec = phases.CollectSpec(**fields)
             result = phases.collect(spec, log=_log)
+        if args.result_url:
+            store.write_bytes(args.result_url, json.dumps(result).encode(), spec.store_options,
+                              store.Backoff(log=_log))
     except TypeError as exc:  # unknown or missing fields: a version mismatch between worker and image
-        print(
-            f"taskspec: bad {args.action} spec ({exc}); is the filer image as new as the provider?",
-            file=sys.stderr,
-        )
-        return 2
-    if args.result_url:
-        store.write_bytes(args.result_url, json.dumps(result).encode(), spec.store_options, store.Backoff(log=_log))
+        return _fail(f"bad {args.action} spec ({exc}); is the filer image as new as the provider?", 2)
+    except Exception as exc:  # any other: one line, the last of the pod's log (its termination message)
+        return _fail(f"{args.action} failed: {_one_line(exc)}", 1)
     print(json.dumps(result), flush=True)
     return 0
 
