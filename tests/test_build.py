@@ -29,9 +29,11 @@ def upstream(dag: Any, task_id: str) -> set[str]:
 
 
 def test_one_dag_per_ame_task(dags: dict[str, Any]) -> None:
+    # ... and the PEACH example's two organisation loops and the metadata loop, in the same folder.
     assert sorted(dags) == [
         "hello.daily_greeting", "house_prices.compare", "house_prices.prepare_data",
         "house_prices.train_and_compare", "house_prices.train_knn", "house_prices.train_linear",
+        "peach.debr", "peach.metadata", "peach.zzebu",
     ]
 
 
@@ -42,7 +44,8 @@ def test_every_step_is_one_task_named_after_it(dags: dict[str, Any]) -> None:
         task = dag.get_task(step)
         assert isinstance(task, LocalStepOperator) and task.task_run.name == step
         assert not task.is_setup and not task.is_teardown
-    assert [len(d.task_ids) for d in dags.values()] == [2, 5, 2, 2, 2, 2]  # one step each + the teardown
+    # one step each + the teardown; the PEACH loops (debr 1, metadata 2, zzebu 2 tasks) + loop_result + teardown
+    assert [len(d.task_ids) for d in dags.values()] == [2, 5, 2, 2, 2, 2, 3, 4, 4]
 
 
 def test_pipeline_steps_are_wired_as_written(dags: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ def _taskspec(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_examples_exits_zero() -> None:
     result = _taskspec("validate", str(EXAMPLES))
     assert result.returncode == 0, result.stderr
-    assert "6 DAG(s) compiled, 0 file(s) with errors" in result.stderr
+    assert "9 DAG(s) compiled, 0 file(s) with errors" in result.stderr  # 6 AME DAGs, 3 PEACH loops
 
 
 def test_validate_broken_copy_exits_non_zero_with_file_and_line(tmp_path: Path) -> None:

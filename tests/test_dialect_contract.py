@@ -153,4 +153,4 @@ def test_schema_and_cli_offer_every_registered_dialect(toy: Toy, capsys: pytest.
     assert json.loads(capsys.readouterr().out) == {"title": "toy files"}
     schema_command = next(a for a in cli.parser()._subparsers._group_actions[0].choices["schema"]._actions
                           if a.dest == "dialect")
-    assert schema_command.choices == ["ame", "toy"]
+    assert schema_command.choices == ["ame", "peach", "toy"]

@@ -79,8 +79,9 @@ def phases_by_step(rendered: list[dict[str, Any]]) -> dict[tuple[str, str], list
 
 def test_every_manifest_validates_against_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
     kinds = [d["kind"] for d in rendered]
-    # hello (1 step) + house_prices (4 single-step DAGs + the 4-step pipeline) + secretive (1): 10 steps.
-    assert kinds.count("PersistentVolumeClaim") == 10 and kinds.count("Pod") == 26
+    # hello (1 step) + house_prices (4 single-step DAGs + the 4-step pipeline) + secretive (1): 10 steps;
+    # peach_demo: zzebu (2 tasks) + debr (1) + metadata (2), each a provision and a run pod.
+    assert kinds.count("PersistentVolumeClaim") == 15 and kinds.count("Pod") == 36
     for doc in rendered:
         for version in VERSIONS:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -99,6 +100,10 @@ def test_each_step_has_a_pvc_and_only_the_pods_it_needs(rendered: list[dict[str,
         ("house_prices.train_knn", "train_knn"): no_collect,
         ("house_prices.compare", "compare"): full,
         ("secretive.uses_secrets", "uses_secrets"): no_collect,
+        # PEACH loop tasks are independent: nothing to save, nothing handed to the next task
+        ("peach.zzebu", "rank_headlines"): no_collect, ("peach.zzebu", "word_stats"): no_collect,
+        ("peach.debr", "programme_gaps"): no_collect,
+        ("peach.metadata", "debr.fetch_feed"): no_collect, ("peach.metadata", "zzebu.section_counts"): no_collect,
     }
 
 

@@ -7,11 +7,13 @@ Sequence chains steps, a Parallel fans out and joins. One run-level teardown end
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk import DAG, Asset
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, Param, TriggerRule
 
 from . import ir
 from .backends import Backend, StepPlan
@@ -100,19 +102,58 @@ def _wire_parallel(w: _Wiring, step: ir.Parallel, earlier: tuple[str, ...], last
 
 
 def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last: bool) -> Built:
-    """Each step starts after the previous one and receives the outputs of all steps before it."""
+    """Each step starts after the previous one and receives the outputs of all steps before it.
+
+    With ``continue_on_failure`` (a PEACH loop) the steps are independent: each starts also when the one before
+    it failed, none receives another's files, and one last task, ``loop_result``, fails the run when any step
+    did (the last step's success alone would not)."""
     firsts: list[Any] = []
     previous: list[Any] = []
+    every: list[Any] = []
     ran: tuple[str, ...] = ()
+    independent = step.continue_on_failure  # a loop's tasks hand no files to each other
     for i, child in enumerate(step.steps):
-        f, l_, r = _wire(w, child, earlier + ran, last and i == len(step.steps) - 1)
+        f, l_, r = _wire(w, child, earlier if independent else earlier + ran,
+                         independent or (last and i == len(step.steps) - 1))
         for before in previous:
             for after in f:
                 before >> after
+                if step.continue_on_failure:
+                    after.trigger_rule = TriggerRule.ALL_DONE
         firsts = firsts or f
         previous = l_
+        every += l_
         ran += r
+    if step.continue_on_failure and every:
+        result = EmptyOperator(task_id=w.step_id(LOOP_RESULT_ID), trigger_rule=TriggerRule.ALL_SUCCESS)
+        for done in every:
+            done >> result
+        w.steps.append(result)
+        previous = [result]
     return firsts, previous, ran
+
+
+LOOP_RESULT_ID = "loop_result"
+
+
+def _params(workflow: ir.Workflow) -> dict[str, Param]:
+    """The workflow's params for the trigger form and ``--conf``: defaults and types as the dialect gave them."""
+    found: dict[str, Param] = {}
+    for spec in workflow.params:
+        default = json.loads(spec.default) if spec.default is not None else None
+        kind: Any = _JSON_TYPES.get(spec.type, "string")
+        extra: dict[str, Any] = {}
+        if spec.type is ir.ParamType.ENUMERATION:
+            extra["enum"] = list(spec.allowed)
+        if default is None and not spec.required:
+            kind = [kind, "null"]
+        found[spec.name] = Param(default, type=kind, description=spec.description or None, **extra)
+    return found
+
+
+_JSON_TYPES = {ir.ParamType.STRING: "string", ir.ParamType.INTEGER: "integer", ir.ParamType.NUMBER: "number",
+               ir.ParamType.BOOLEAN: "boolean", ir.ParamType.ARRAY: "array", ir.ParamType.OBJECT: "object",
+               ir.ParamType.FILE: "string", ir.ParamType.ENUMERATION: "string"}
 
 
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
@@ -127,6 +168,7 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
         catchup=False,
         tags=list(workflow.tags),
         default_args={"owner": workflow.owner},
+        params=_params(workflow),
         **optional,  # otherwise Airflow's max_active_runs_per_dag stands
     ) as dag:
         w = _Wiring(backend, workflow)

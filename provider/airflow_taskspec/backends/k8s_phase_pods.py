@@ -23,7 +23,7 @@ from kubernetes.client import models as k8s
 
 from .. import ir
 from ..config import Settings
-from . import StepPlan, k8s_failures, k8s_names, k8s_pods
+from . import StepPlan, k8s_failures, k8s_names, k8s_pods, notebook_task
 from .step import RESUME_KEY, RunNames
 from .storage import data_set_publishing, data_set_staging, store_options
 
@@ -40,6 +40,7 @@ class PodJob:
     project_url: str | None = None
     execution_timeout: timedelta | None = None  # the step's: the trigger's deadline in deferrable mode
     with_store_options: bool = True  # False for `taskspec render` (no Airflow connection needed)
+    notebook_script: str | None = None  # a notebook entry point's run script, made on the worker with the params
 
 
 class PhasePod(KubernetesPodOperator):
@@ -208,7 +209,13 @@ class RunPod(PhasePod):
         job = self.job
         run, names = job.task_run, job.names
         self.image = k8s_pods.executor_image(run, job.settings)
-        self.cmds = ["bash", "-c", k8s_pods.run_script(run, job.settings)]
+        if isinstance(run.recipe, ir.NotebookRecipe):
+            if job.notebook_script is None:
+                raise ValueError("a notebook step's run pod needs the script made by the step (notebook_script)")
+            self.image = notebook_task.pod_image(run.recipe, job.settings) or self.image
+            self.cmds = ["bash", "-c", f"cd {k8s_pods.WORKSPACE}\n" + job.notebook_script]
+        else:
+            self.cmds = ["bash", "-c", k8s_pods.run_script(run, job.settings)]
         self.env_vars = (
             k8s_pods.provided_env(names.dag_id, names.run_id, names.step, names.artifact_url)
             + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]

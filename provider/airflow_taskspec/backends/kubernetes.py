@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout, TaskDeferred
 
 from .. import ir
 from ..config import Settings
 from ..runtime import layout, store, workspace
-from . import StepPlan, k8s_names, k8s_pods
+from . import StepPlan, k8s_names, k8s_pods, notebook_task
 from .step import STOPPED, TIMEOUT, RunNames, RunTeardownOperator, StepOperator, StepState
 from .storage import store_options
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .k8s_phase_pods import PhasePod, PodJob
 
 RENDER_RUN_ID = "render"
+NOTEBOOK_SCRIPT_NOTE = "notebook_script"
+"""``StepState.notes`` key of a notebook step's run script (made once with the run's params, kept over deferrals)."""
 
 
 def upload_project(folder: str, settings: Settings, options: dict[str, Any] | None = None) -> str:
@@ -79,7 +81,7 @@ class KubernetesStepOperator(StepOperator):
         return PodJob(
             plan=self.plan, settings=self.settings, task_run=self.task_run, names=names, claim=self.claim(names),
             project_url=state.notes.get("project_url"), execution_timeout=self.execution_timeout,
-            with_store_options=not rendering,
+            with_store_options=not rendering, notebook_script=state.notes.get(NOTEBOOK_SCRIPT_NOTE),
         )
 
     def phase_pod(self, phase: str, job: PodJob) -> PhasePod:
@@ -120,7 +122,19 @@ class KubernetesStepOperator(StepOperator):
         self._start_pod("provision", context, state)
 
     def phase_run(self, context: Any, state: StepState) -> None:
+        if isinstance(self.task_run.recipe, ir.NotebookRecipe):
+            state.notes[NOTEBOOK_SCRIPT_NOTE] = self._notebook_script(self.task_run.recipe, context["params"])
         self._start_pod("run", context, state)
+
+    def _notebook_script(self, recipe: ir.NotebookRecipe, params: Any) -> str:
+        """The cells are picked on the worker from the project folder (the executor image has no nbformat)
+        and the arguments are the run's params; the pod runs the result with its own (or the image's) Python."""
+        folder = self.task_run.source.folder
+        if folder is None:
+            raise AirflowException("a notebook task needs its project folder on the worker")
+        prog = notebook_task.program(recipe, project_folder=folder, workspace=folder, params=params)
+        self.log.info("notebook %s, version %s", recipe.notebook, prog.version)
+        return notebook_task.pod_script(recipe, prog, self.settings)
 
     def phase_collect(self, context: Any, state: StepState) -> None:
         self._start_pod("collect", context, state)
@@ -201,6 +215,8 @@ class KubernetesStepOperator(StepOperator):
         state = StepState()
         if self.task_run.source.folder:
             state.notes["project_url"] = project_url(self.task_run.source.folder, self.settings)
+        if isinstance(self.task_run.recipe, ir.NotebookRecipe):  # with the params' defaults
+            state.notes[NOTEBOOK_SCRIPT_NOTE] = self._notebook_script(self.task_run.recipe, self.dag.params.dump())
         job = self.pod_job(names, state, rendering=True)
         found: dict[str, Any] = {
             "step": self.plan.step,

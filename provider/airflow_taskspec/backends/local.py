@@ -18,9 +18,9 @@ from airflow.sdk.exceptions import AirflowException
 
 from .. import ir, recipes
 from ..config import Settings
-from ..runtime import layout, phases
-from . import StepPlan, secrets
-from .step import RunTeardownOperator, StepOperator, StepState
+from ..runtime import layout, notebook, phases
+from . import StepPlan, notebook_task, secrets
+from .step import RESULT_NOTE, RunTeardownOperator, StepOperator, StepState
 from .storage import data_set_publishing, data_set_staging, store_options
 
 STOP_GRACE_SECONDS = 10
@@ -80,8 +80,12 @@ class LocalStepOperator(StepOperator):
 
     def phase_run(self, context: Any, state: StepState) -> None:
         workspace = self.workspace(context)
-        version = self.task_run.recipe.python_version or self.settings.default_python_version
-        script = recipes.script(self.task_run.recipe, python_version=version, env_cache_dir=self.settings.env_cache_dir)
+        recipe = self.task_run.recipe
+        if isinstance(recipe, ir.NotebookRecipe):
+            self._run_notebook(context, state, workspace, recipe)
+            return
+        version = recipe.python_version or self.settings.default_python_version
+        script = recipes.script(recipe, python_version=version, env_cache_dir=self.settings.env_cache_dir)
         self.log.info("running in %s:\n%s", workspace, script)
         self._process = subprocess.Popen(
             ["bash", "-c", script], cwd=workspace, env=self.environment(context, workspace),
@@ -102,6 +106,28 @@ class LocalStepOperator(StepOperator):
         if code != 0:
             raise AirflowException(f"the command exited with code {code}")
         self.log.info("the command exited with code 0")
+
+    def _run_notebook(self, context: Any, state: StepState, workspace: str, recipe: ir.NotebookRecipe) -> None:
+        """A PEACH entry point: the environment (built once, then reused), then ``method(**args)`` in it; its
+        JSON result becomes the step's XCom ``return_value``, the notebook's version XCom ``notebook_version``."""
+        python = notebook_task.local_python(recipe, self.settings, uv=_uv_binary(), log=self.log.info)
+        prog = notebook_task.program(recipe, project_folder=self.task_run.source.folder or workspace,
+                                     workspace=workspace, params=context["params"])
+        self.log.info("notebook %s, version %s", recipe.notebook, prog.version)
+        self._process = notebook.start(prog, python=python, workspace=workspace,
+                                       env=self.environment(context, workspace))
+        try:
+            outcome = notebook.finish(self._process, workspace, log=lambda line: self.log.info("%s", line))
+        except BaseException:  # a timeout (or anything) while it runs: its whole process group goes first
+            self._stop_command()
+            raise
+        finally:
+            self._process = None
+        values = notebook_task.result_for_xcom(prog, outcome.result)
+        context["ti"].xcom_push(key=notebook_task.VERSION_XCOM_KEY, value=values[notebook_task.VERSION_XCOM_KEY])
+        if not outcome.ok:
+            raise AirflowException(outcome.error.splitlines()[0] if outcome.error else "the notebook task failed")
+        state.notes[RESULT_NOTE] = values["return_value"]
 
     def phase_collect(self, context: Any, state: StepState) -> None:
         names = self.names(context)

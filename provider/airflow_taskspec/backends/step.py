@@ -37,6 +37,8 @@ from ..runtime import layout
 from . import StepPlan, data_sets
 
 PHASES = ("workspace", "provision", "run", "collect", "cleanup")
+RESULT_NOTE = "result"
+"""``StepState.notes`` key of what the run phase returned (a notebook method's result), for the XCom."""
 RESUME_KEY = "taskspec_step"  # in the event of a trigger a phase deferred on: {"phase", "state"}
 
 # How a phase failed; each kind ends the task with the exception Airflow gives that meaning.
@@ -274,7 +276,8 @@ class StepOperator(BaseOperator):
     def _end(self, context: Any, state: StepState) -> Any:
         failure = state.failure
         if failure is None:
-            return state.collected
+            # A notebook entry point's JSON result is the step's XCom; other steps report what collect saved.
+            return state.notes.get(RESULT_NOTE, state.collected)
         if failure["kind"] == INTERRUPTED and self._original is not None:
             raise self._original
         line = f"taskspec: {failure['phase']} failed: {failure['line']}"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ame
+from . import ame, peach
 from .contract import Dialect, FilePattern, Group, Lookup, Normalised, SpecFile, project_folder
 
-REGISTRY: dict[str, Dialect[Any]] = {d.name: d for d in (ame.DIALECT,)}
+REGISTRY: dict[str, Dialect[Any]] = {d.name: d for d in (ame.DIALECT, peach.DIALECT)}
 """Every dialect by name. Discovery offers a file to the dialects in this order; the first that claims it reads it."""
 
 __all__ = ["REGISTRY", "Dialect", "FilePattern", "Group", "Lookup", "Normalised", "SpecFile", "project_folder"]
