@@ -15,9 +15,14 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "workspace_root": ("string", "", "Local backend: folder for task workspaces. Empty: $AIRFLOW_HOME/taskspec/workspaces."),
     "env_cache_dir": ("string", "", "Local backend: cache of Python environments by lock-file hash. "
                       "Empty: $AIRFLOW_HOME/taskspec/envs."),
-    "artifact_store": ("string", "", "Where artifacts and step outputs are saved: a URL such as s3://bucket/prefix "
-                       "or file:///path. Empty: file://$AIRFLOW_HOME/taskspec/artifacts."),
-    "artifact_conn_id": ("string", "", "Airflow connection with credentials for the artifact store (optional)."),
+    "artifact_store": ("string", "", "Where artifacts, data sets and step outputs are saved: any URL Airflow's "
+                       "ObjectStoragePath understands (s3://bucket/prefix, gs://..., abfs://..., file:///path). "
+                       "Empty: file://$AIRFLOW_HOME/taskspec/store. Layout: docs/storage.md."),
+    "artifact_conn_id": ("string", "", "Airflow connection with the artifact store's credentials, used through "
+                         "Airflow's object storage (e.g. an `aws` connection for s3://). Empty: the "
+                         "filesystem's own defaults."),
+    "data_set_versions": ("integer", "3", "Committed versions kept per data set; older ones are deleted when a "
+                          "new version is published."),
     "secret_variable_prefix": ("string", "", "Local backend: `!ame` secret KEY is read from the Airflow Variable "
                                "named prefix + KEY."),
     "namespace": ("string", "default", "Kubernetes namespace for pods and PVCs."),
@@ -105,6 +110,7 @@ class Settings:
     fs_group: int = 1000
     artifact_secret: str = ""
     pod_poll_interval: float = 2.0
+    data_set_versions: int = 3
 
 
 def settings() -> Settings:
@@ -116,7 +122,7 @@ def settings() -> Settings:
         backend=backend,
         workspace_root=get("workspace_root") or os.path.join(home, "workspaces"),
         env_cache_dir=get("env_cache_dir") or os.path.join(home, "envs"),
-        artifact_store=get("artifact_store") or "file://" + os.path.join(home, "artifacts"),
+        artifact_store=get("artifact_store") or "file://" + os.path.join(home, "store"),
         artifact_conn_id=get("artifact_conn_id"),
         secret_variable_prefix=get("secret_variable_prefix"),
         namespace=get("namespace"),
@@ -138,4 +144,15 @@ def settings() -> Settings:
         fs_group=int(get("fs_group")),
         artifact_secret=get("artifact_secret"),
         pod_poll_interval=float(get("pod_poll_interval")),
+        data_set_versions=_positive(get("data_set_versions"), "data_set_versions"),
     )
+
+
+def _positive(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"[taskspec] {name} = {value!r}: use a whole number of at least 1")
+    return number

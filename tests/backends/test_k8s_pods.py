@@ -128,7 +128,7 @@ def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
     base = provision["spec"]["containers"][0]
     assert base["command"][:5] == ["python", "-m", "airflow_taskspec.runtime", "provision", "--spec"]
     assert '"project_url": "s3://bucket/ts/projects/' in base["command"][5]
-    assert "runs/proj.task/render/prep/changed" in base["command"][5]
+    assert "runs/proj/task/render/prep/handoff" in base["command"][5]
     assert base["envFrom"] == [{"secretRef": {"name": "store-keys"}}]
     assert base["image"] == "taskspec-filer:latest"
     collect = pod_of(KubernetesCollectOperator, run, run_task_id="run")
@@ -137,8 +137,9 @@ def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
         cmd[3] == "collect"
         and '"artifact_paths": ["out"]' in cmd[5]
         and '"save_changed_files": true' in cmd[5]
+        and '"run_succeeded": false' in cmd[5]  # rendered without a run: nothing to publish
     )
-    assert cmd[6:] == ["--result-url", "s3://bucket/ts/runs/proj.task/render/train/collected.json"]
+    assert cmd[6:] == ["--result-url", "s3://bucket/ts/runs/proj/task/render/train/collected.json"]
 
 
 def test_git_sources_are_fetched_by_an_init_container() -> None:

@@ -19,9 +19,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 from kubernetes.client import ApiClient, ApiException
 from kubernetes.client import models as k8s
 
-from .. import ir
+from .. import artifact_store, ir
 from ..config import Settings
-from ..runtime import layout, store, workspace
+from ..runtime import layout, publish, store, workspace
 from . import Phases, StepPlan, k8s_failures, k8s_names, k8s_pods
 from .phases import (
     RunNames,
@@ -30,7 +30,7 @@ from .phases import (
     data_set_staging,
     execution_timeout,
     fail_unless_run_succeeded,
-    store_options,
+    run_state,
 )
 
 RENDER_RUN_ID = "render"
@@ -41,22 +41,16 @@ def _run_id(context: Any, fallback: str) -> str:
 
 
 def pod_store_options(settings: Settings) -> dict[str, Any]:
-    """fsspec options for pods: the connection's endpoint, never its keys (those come from artifact_secret)."""
-    options = store_options(settings)
-    options.pop("key", None)
-    options.pop("secret", None)
-    return options
+    """fsspec options for pods: the store's endpoint and such, never its keys (those come from artifact_secret)."""
+    return artifact_store.pod_options(artifact_store.filesystem(settings))
 
 
-def upload_project(folder: str, settings: Settings, options: dict[str, Any] | None = None) -> str:
-    """Upload a project folder once per content hash; returns its store URL (what provision pods download)."""
-    url = layout.project_url(settings.artifact_store, workspace.tree_digest(folder))
-    marker = url + ".complete"  # beside the tree, so pods never download it
-    if not store.exists(marker, options):
-        files = workspace.walk_files(folder)
-        store.upload(folder, files, url, options)
-        store.write_bytes(marker, b"", options)
-    return url
+def upload_project(folder: str, settings: Settings) -> str:
+    """Publish a project folder once per content hash; returns its store URL (what provision pods fetch)."""
+    dest = artifact_store.location(settings, layout.project_url(settings.artifact_store, workspace.tree_digest(folder)))
+    if not publish.is_committed(dest):
+        publish.publish(folder, workspace.walk_files(folder), dest)
+    return dest.url
 
 
 class TaskspecPodOperator(KubernetesPodOperator):
@@ -233,6 +227,8 @@ class KubernetesProvisionOperator(_FilerPod):
             "upstream_outputs": names.earlier_outputs(self.plan),
             "data_sets": data_set_staging(self.task_run, self.settings),
             "store_options": self.pod_store_options(context),
+            # The executor pod does not mount the store, so a link would dangle there: copy.
+            "data_sets_by_reference": False,
         }
         self.cmds = k8s_pods.filer_command("provision", spec)
         self.init_containers = (
@@ -244,7 +240,7 @@ class KubernetesProvisionOperator(_FilerPod):
     def execute(self, context: Any) -> Any:
         folder = self.task_run.source.folder
         if folder:  # on the worker, once per content hash
-            self._project_url = upload_project(folder, self.settings, store_options(self.settings))
+            self._project_url = upload_project(folder, self.settings)
             self.log.info("project %s is at %s", folder, self._project_url)
         return super().execute(context)
 
@@ -296,21 +292,24 @@ class KubernetesCollectOperator(_FilerPod):
             "exchange_url": names.exchange_url if self.plan.hands_on else None,
             "data_sets": data_set_publishing(self.task_run, self.settings),
             "store_options": self.pod_store_options(context),
+            "run_succeeded": bool(context) and run_state(context, self.run_task_id) == "success",
+            "data_set_versions": self.settings.data_set_versions,
+            "meta": names.meta,
         }
         self.cmds = k8s_pods.filer_command("collect", spec, k8s_pods.collected_url(names.exchange_url))
 
-    def after_pod(self, context: Any) -> list[dict[str, Any]]:
+    def after_pod(self, context: Any) -> dict[str, Any]:
         import json
 
         url = k8s_pods.collected_url(self.names(context).exchange_url)
-        saved: list[dict[str, Any]] = []
+        outputs: dict[str, Any] = {"artifacts": []}
         try:
-            saved = json.loads(store.read_bytes(url, store_options(self.settings)))
+            outputs = json.loads(store.read_bytes(artifact_store.location(self.settings, url)))
         except (OSError, ValueError) as exc:  # the outputs are saved; only their list is missing
             self.log.warning("could not read the list of saved files at %s: %s", url, exc)
-        context["ti"].xcom_push(key="return_value", value=saved)
-        fail_unless_run_succeeded(context, self.run_task_id, len(saved))
-        return saved
+        context["ti"].xcom_push(key="return_value", value=outputs)
+        fail_unless_run_succeeded(context, self.run_task_id, len(outputs.get("artifacts", [])))
+        return outputs
 
 
 class _WorkspaceBase(TaskRunOperator):

@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowException
 
-from .. import ir, recipes
+from .. import artifact_store, ir, recipes
 from ..config import Settings
 from ..runtime import layout, phases
 from . import Phases, StepPlan
@@ -24,7 +24,7 @@ from .phases import (
     execution_timeout,
     fail_unless_run_succeeded,
     resolve_secrets,
-    store_options,
+    run_state,
 )
 
 
@@ -64,9 +64,8 @@ class LocalProvisionOperator(_LocalPhase):
             project_url=self.task_run.source.folder,
             upstream_outputs=names.earlier_outputs(self.plan),
             data_sets=data_set_staging(self.task_run, self.settings),
-            store_options=store_options(self.settings),
         )
-        return phases.provision(spec, log=self.log.info)
+        return phases.provision(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
 
 
 class LocalRunOperator(_LocalPhase):
@@ -122,7 +121,7 @@ class LocalCollectOperator(_LocalPhase):
         super().__init__(trigger_rule=TriggerRule.ALL_DONE_SETUP_SUCCESS, **kwargs)
         self.run_task_id = run_task_id
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Any) -> dict[str, Any]:
         names = self.names(context)
         spec = phases.CollectSpec(
             workspace=self.workspace(context),
@@ -131,11 +130,13 @@ class LocalCollectOperator(_LocalPhase):
             save_changed_files=self.task_run.artifacts.save_changed_files,
             exchange_url=names.exchange_url if self.plan.hands_on else None,
             data_sets=data_set_publishing(self.task_run, self.settings),
-            store_options=store_options(self.settings),
+            run_succeeded=run_state(context, self.run_task_id) == "success",
+            data_set_versions=self.settings.data_set_versions,
+            meta=names.meta,
         )
-        saved = phases.collect(spec, log=self.log.info)
-        fail_unless_run_succeeded(context, self.run_task_id, len(saved))
-        return saved
+        outputs = phases.collect(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
+        fail_unless_run_succeeded(context, self.run_task_id, len(outputs["artifacts"]))
+        return outputs
 
 
 class LocalCleanupOperator(_LocalPhase):

@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from .. import ir
+from .. import artifact_store, ir
 from ..config import Settings
-from ..runtime import layout, store
+from ..runtime import datasets, layout
 from . import StepPlan
 
 
@@ -37,6 +37,11 @@ class RunNames:
     @property
     def exchange_url(self) -> str:
         return layout.exchange_url(self.settings.artifact_store, self.dag_id, self.run_id, self.step)
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """Recorded in every manifest this step commits: which run of which step wrote it."""
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "step": self.step}
 
     def earlier_outputs(self, plan: StepPlan) -> list[str]:
         return [layout.exchange_url(self.settings.artifact_store, self.dag_id, self.run_id, s) for s in plan.earlier_steps]
@@ -74,28 +79,15 @@ def data_set_publishing(run: ir.TaskRun, settings: Settings) -> list[dict[str, s
     return [{"url": layout.dataset_url(settings.artifact_store, d.project, d.name), "path": d.path} for d in run.publishes]
 
 
-def store_options(settings: Settings) -> dict[str, Any]:
-    """fsspec options from the artifact store connection (e.g. MinIO endpoint and keys for s3://)."""
-    if not settings.artifact_conn_id:
-        return {}
-    conn = BaseHook.get_connection(settings.artifact_conn_id)
-    options: dict[str, Any] = {}
-    if conn.login:
-        options["key"] = conn.login
-    if conn.password:
-        options["secret"] = conn.password
-    extra = conn.extra_dejson or {}
-    endpoint = extra.get("endpoint_url") or (conn.host and f"http://{conn.host}:{conn.port or 9000}")
-    if endpoint:
-        options["client_kwargs"] = {"endpoint_url": endpoint}
-    return options
+def run_state(context: Any, run_task_id: str) -> str | None:
+    ti = context["ti"]
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[run_task_id], run_ids=[ti.run_id])
+    return (states.get(ti.run_id) or {}).get(run_task_id)
 
 
 def fail_unless_run_succeeded(context: Any, run_task_id: str, saved: int) -> None:
     """Collect runs even after a failed run (to keep partial outputs); the group must still fail then."""
-    ti = context["ti"]
-    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[run_task_id], run_ids=[ti.run_id])
-    state = (states.get(ti.run_id) or {}).get(run_task_id)
+    state = run_state(context, run_task_id)
     if state != "success":
         raise AirflowException(
             f"the task's run step ended '{state}'; {saved} output files were saved before failing this step"
@@ -151,10 +143,10 @@ class EnsureDataSetOperator(TriggerDagRunOperator):
         self.settings = settings
 
     def execute(self, context: Any) -> Any:
-        if store.exists(self.data_set_url, store_options(self.settings)):
+        if datasets.latest(artifact_store.location(self.settings, self.data_set_url)) is not None:
             self.log.info("data set %s exists; its producer %s does not need to run", self.data_set_url,
                           self.trigger_dag_id)
             return None
-        self.log.info("data set %s has never been produced: running %s first", self.data_set_url, self.trigger_dag_id)
+        self.log.info("data set %s has no complete version: running %s first", self.data_set_url, self.trigger_dag_id)
         return super().execute(context)
 

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     if args.result_url:
-        store.write_bytes(args.result_url, json.dumps(result).encode(), spec.store_options)
+        store.write_bytes(store.locate(args.result_url, spec.store_options), json.dumps(result).encode())
     print(json.dumps(result), flush=True)
     return 0
 

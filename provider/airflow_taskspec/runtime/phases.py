@@ -1,7 +1,8 @@
 """Provision and collect, as plain functions over a workspace folder.
 
-The local backend calls them in the Airflow worker; the filer pod calls them through ``python -m
-airflow_taskspec.runtime``. Both get the same JSON-able arguments, so both backends stage and save alike.
+The local backend calls them in the Airflow worker (with the filesystem it built from the artifact store's
+Airflow connection); the filer pod calls them through ``python -m airflow_taskspec.runtime``. Both get the
+same JSON-able arguments, so both backends stage and save alike.
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import store, workspace
+from fsspec import AbstractFileSystem
+
+from . import datasets, publish, report, workspace
+from .store import Location, locate
 
 
 @dataclass
 class ProvisionSpec:
     workspace: str
-    project_url: str | None = None  # a folder or store URL holding the project files; None: the image has them
+    project_url: str | None = None  # a folder, or a project snapshot in the store; None: the image has them
     upstream_outputs: list[str] = field(default_factory=list)  # store URLs of earlier pipeline steps' outputs
-    data_sets: list[dict[str, str]] = field(default_factory=list)  # {"url": ..., "path": ...}
+    data_sets: list[dict[str, str]] = field(default_factory=list)  # {"url": data set, "path": in the workspace}
     store_options: dict[str, Any] = field(default_factory=dict)
+    data_sets_by_reference: bool = True  # link instead of copy where the store is a folder this process sees
 
 
 @dataclass
@@ -31,47 +36,81 @@ class CollectSpec:
     exchange_url: str | None = None  # where later pipeline steps find this step's changed files
     data_sets: list[dict[str, str]] = field(default_factory=list)  # published: {"url": ..., "path": ...}
     store_options: dict[str, Any] = field(default_factory=dict)
+    run_succeeded: bool = False  # data sets get a new version only after a successful run: the operator knows
+    data_set_versions: int = 3  # committed versions kept per data set
+    meta: dict[str, str] = field(default_factory=dict)  # dag_id, run_id, step: recorded in each manifest
 
 
-def provision(spec: ProvisionSpec, log: Any = print) -> dict[str, Any]:
+def provision(spec: ProvisionSpec, log: Any = print, fs: AbstractFileSystem | None = None) -> dict[str, Any]:
     os.makedirs(spec.workspace, exist_ok=True)
+
+    def at(url: str) -> Location:
+        return locate(url, spec.store_options, fs)
+
     staged = 0
     if spec.project_url:
         if os.path.isdir(spec.project_url):
             staged = workspace.copy_tree(spec.project_url, spec.workspace)
         else:
-            staged = len(store.download_tree(spec.project_url, spec.workspace, spec.store_options))
+            staged = len(_fetch_committed(at(spec.project_url), spec.workspace, "the project snapshot", log))
         log(f"provision: staged {staged} project files from {spec.project_url}")
     for url in spec.upstream_outputs:
-        got = store.download_tree(url, spec.workspace, spec.store_options)
+        got = _fetch_committed(at(url), spec.workspace, "an earlier step's output", log)
         log(f"provision: {len(got)} files from an earlier step ({url})")
-    for ds in spec.data_sets:
-        target = os.path.join(spec.workspace, ds["path"])
-        got = store.download_tree(ds["url"], target, spec.store_options)
-        log(f"provision: data set {ds['url']} -> {ds['path']} ({len(got)} files)")
     manifest = workspace.snapshot(spec.workspace)
+    used = []
+    for ds in spec.data_sets:
+        got = datasets.stage(at(ds["url"]), spec.workspace, ds["path"], spec.data_sets_by_reference, log)
+        how = "linked read-only" if got.linked else "copied"
+        log(f"provision: data set {ds['url']} version {got.version} -> {ds['path']} ({got.files} files, {how})")
+        if got.linked:
+            manifest.linked.append(ds["path"].rstrip("/"))
+        else:  # their digests are known from the version's manifest: no second read of the data
+            for r in got.records:
+                rel = os.path.normpath(os.path.join(ds["path"], r.path))
+                manifest.files[rel] = workspace.Entry(r.size, r.sha256)
+        used.append({"url": ds["url"], "path": ds["path"], "version": got.version, "files": got.files,
+                     "linked": got.linked})
     workspace.write_manifest(spec.workspace, manifest)
-    return {"files": len(manifest)}
+    return {"files": len(manifest.files), "data_sets": used}
 
 
-def collect(spec: CollectSpec, log: Any = print) -> list[dict[str, Any]]:
+def _fetch_committed(loc: Location, target: str, what: str, log: Any) -> list[publish.FileRecord]:
+    manifest = publish.read_manifest(loc)
+    if manifest is None:
+        raise FileNotFoundError(f"{what} at {loc.url} was never completely published (no committed manifest)")
+    return publish.fetch(manifest, loc, target, log)
+
+
+def collect(spec: CollectSpec, log: Any = print, fs: AbstractFileSystem | None = None) -> dict[str, Any]:
+    """Save artifacts and hand changed files on (always: partial outputs of a failed run are kept), publish
+    data sets (only after a successful run). Returns the output manifest."""
+
+    def at(url: str) -> Location:
+        return locate(url, spec.store_options, fs)
+
     manifest = workspace.read_manifest(spec.workspace)
     changed = workspace.changed_files(spec.workspace, manifest)
-    chosen = set(workspace.files_under(spec.workspace, spec.artifact_paths))
-    if spec.save_changed_files:
-        chosen.update(changed)
-    saved = store.upload(spec.workspace, sorted(chosen), spec.artifact_url, spec.store_options)
-    log(f"collect: saved {len(saved)} artifacts to {spec.artifact_url}")
+    selection = workspace.select(spec.workspace, spec.artifact_paths)
+    for path in selection.unmatched:
+        log(f"collect: artifact path {path!r} matched no file in the workspace")
+    chosen = set(selection.files) | (set(changed) if spec.save_changed_files else set())
+    saved = publish.publish(spec.workspace, chosen, at(spec.artifact_url), meta=spec.meta, log=log)
+    artifacts = [r.as_dict() for r in saved.files]
+    log(report.table("collect: saved artifacts", spec.artifact_url, artifacts))
+    result: dict[str, Any] = {"artifact_url": spec.artifact_url, "artifacts": artifacts, "handed_on": [],
+                              "data_sets": []}
     if spec.exchange_url is not None:
-        passed = store.upload(spec.workspace, changed, spec.exchange_url, spec.store_options)
-        log(f"collect: {len(passed)} changed files handed to later steps")
+        passed = publish.publish(spec.workspace, changed, at(spec.exchange_url), meta=spec.meta, log=log)
+        result["handed_on"] = [r.as_dict() for r in passed.files]
+        log(report.table("collect: changed files handed to later steps", spec.exchange_url, result["handed_on"]))
     for ds in spec.data_sets:
-        files = workspace.files_under(spec.workspace, [ds["path"]])
-        base = os.path.join(spec.workspace, ds["path"])
-        rel_to_ds = [os.path.relpath(os.path.join(spec.workspace, f), base) for f in files]
-        if os.path.isfile(base):
-            rel_to_ds = [os.path.basename(base)]
-            base = os.path.dirname(base)
-        store.upload(base, rel_to_ds, ds["url"], spec.store_options)
-        log(f"collect: published data set {ds['url']} ({len(rel_to_ds)} files)")
-    return saved
+        if not spec.run_succeeded:
+            log(f"collect: data set {ds['url']} not published: the run did not succeed (the latest version stays)")
+            continue
+        version, published = datasets.publish_version(spec.workspace, ds["path"], at(ds["url"]),
+                                                      spec.data_set_versions, meta=spec.meta, log=log)
+        log(report.table(f"collect: published data set version {version.name}", published.url,
+                         [r.as_dict() for r in published.files]))
+        result["data_sets"].append({"url": ds["url"], "version": version.name, "files": len(published.files)})
+    return result

@@ -1,0 +1,57 @@
+"""The artifact store as the Airflow worker reaches it: Airflow's own object-storage integration.
+
+``[taskspec] artifact_store`` is any URL Airflow's ``ObjectStoragePath`` understands; ``artifact_conn_id`` names
+the Airflow connection with its credentials. The filesystem then comes from the provider that owns the
+scheme (``s3://`` from the Amazon provider with an ``aws`` connection, ``gs://`` from the Google provider,
+``abfs://`` from the Microsoft Azure one...), configured exactly as Airflow users configure those
+connections, with no mapping of ours in between. Without a connection, file:// and any fsspec URL work with
+the filesystem's own defaults (environment credentials).
+
+Filer pods have no Airflow: they build their filesystem from the URL, the JSON-able options below (never a
+credential), and the credentials in their environment (``[taskspec] artifact_secret``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fsspec import AbstractFileSystem
+
+from .config import Settings
+from .runtime.store import Location, locate
+
+# Storage options that carry or hold credentials, and stay on the worker.
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session", "sas", "connection_string")
+
+
+def filesystem(settings: Settings) -> AbstractFileSystem:
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(settings.artifact_store, conn_id=settings.artifact_conn_id or None).fs
+
+
+def location(settings: Settings, url: str | None = None) -> Location:
+    """``url`` (default: the store's root) on the worker's authenticated filesystem."""
+    return locate(url or settings.artifact_store, fs=filesystem(settings))
+
+
+def pod_options(fs: AbstractFileSystem) -> dict[str, Any]:
+    """The filesystem's options a filer pod needs to reach the same store (endpoint, region, addressing
+    style...): only JSON-able values, never one that carries a credential."""
+    return _without_secrets(dict(getattr(fs, "storage_options", None) or {}))
+
+
+def _without_secrets(options: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for name, value in options.items():
+        if any(word in str(name).lower() for word in _SECRET_WORDS):
+            continue
+        if isinstance(value, dict):
+            value = _without_secrets(value)  # client_kwargs may hold keys too
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[str(name)] = value
+    return kept
