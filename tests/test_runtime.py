@@ -55,7 +55,8 @@ def test_collect_records_url_path_size_and_sha256_under_a_committed_manifest(tmp
     assert (tmp_path / "store" / "a" / "files" / "out" / "model.bin").read_bytes() == b"\x00\x01"
     committed = json.loads((tmp_path / "store" / "a" / "manifest.json").read_text())
     assert committed["run_id"] == "r1" and [f["path"] for f in committed["files"]] == ["out/model.bin"]
-    assert not (tmp_path / "store" / "a" / ".incoming").exists()
+    assert sorted(p.name for p in (tmp_path / "store" / "a").rglob("*") if p.is_file()) == ["manifest.json",
+                                                                                          "model.bin"]
 
 
 def test_save_changed_files_saves_exactly_the_added_and_modified_files(tmp_path: Path) -> None:
@@ -141,13 +142,13 @@ def test_a_publish_that_dies_half_way_leaves_nothing_complete_and_a_rerun_comple
     with pytest.raises(_Dies):
         publish.publish(str(src), rels, dest)
     assert publish.read_manifest(dest) is None  # the old manifest was withdrawn; the new one never came
-    assert list((tmp_path / "store" / "set" / ".incoming").iterdir())  # the dead attempt's files are there
+    assert len(store.list_files(dest.child("files"))) == 5  # the dead attempt's files are there, uncommitted
 
     monkeypatch.undo()
     done = publish.publish(str(src), rels, dest)
     assert publish.read_manifest(dest) == done
     assert [r.path for r in done.files] == rels
-    assert not (tmp_path / "store" / "set" / ".incoming").exists()
+    assert sorted(store.list_files(dest.child("files"))) == rels
     fetched = tmp_path / "fetched"
     publish.fetch(done, dest, str(fetched))
     assert workspace.walk_files(str(fetched)) == rels

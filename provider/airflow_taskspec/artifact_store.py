@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import fsspec
 from fsspec import AbstractFileSystem
 
 from .config import Settings
@@ -26,9 +27,13 @@ _SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session", 
 
 
 def filesystem(settings: Settings) -> AbstractFileSystem:
-    from airflow.sdk import ObjectStoragePath
+    """The filesystem ObjectStoragePath(artifact_store, conn_id=artifact_conn_id) would use, built afresh:
+    ObjectStoragePath keeps one per scheme and connection id for the life of the process, which would keep
+    a changed connection's old credentials and endpoint."""
+    from airflow.sdk.io import get_fs
 
-    return ObjectStoragePath(settings.artifact_store, conn_id=settings.artifact_conn_id or None).fs
+    scheme = fsspec.core.split_protocol(settings.artifact_store)[0] or "file"
+    return get_fs(scheme, settings.artifact_conn_id or None)
 
 
 def location(settings: Settings, url: str | None = None) -> Location:

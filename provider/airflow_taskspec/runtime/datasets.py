@@ -35,7 +35,8 @@ class Version:
     name: str  # the folder name, e.g. v000003-5be1c2a9
 
 
-def _versions(data_set: Location) -> list[Version]:
+def all_versions(data_set: Location) -> list[Version]:
+    """Every version folder, committed or not, oldest first."""
     found = []
     for name in store.list_folders(data_set):
         match = _VERSION.match(name)
@@ -46,12 +47,12 @@ def _versions(data_set: Location) -> list[Version]:
 
 def committed_versions(data_set: Location) -> list[Version]:
     """Complete versions, oldest first."""
-    return [v for v in _versions(data_set) if publish.is_committed(data_set.child(v.name))]
+    return [v for v in all_versions(data_set) if publish.is_committed(data_set.child(v.name))]
 
 
 def latest(data_set: Location) -> tuple[Version, publish.Manifest] | None:
     """The newest version whose manifest was committed, with that manifest; None if there is none."""
-    for version in reversed(_versions(data_set)):
+    for version in reversed(all_versions(data_set)):
         manifest = publish.read_manifest(data_set.child(version.name))
         if manifest is not None:
             return version, manifest
@@ -69,7 +70,7 @@ def publish_version(root: str, folder: str, data_set: Location, keep: int, meta:
         source, rels = os.path.dirname(base), [os.path.basename(base)]
     else:
         source, rels = base, workspace.walk_files(base) if os.path.isdir(base) else []
-    number = max((v.number for v in _versions(data_set)), default=0) + 1
+    number = max((v.number for v in all_versions(data_set)), default=0) + 1
     version = Version(number, f"v{number:06d}-{uuid.uuid4().hex[:8]}")
     manifest = publish.publish(source, rels, data_set.child(version.name), meta=meta, read_only=True, log=log)
     prune(data_set, keep, log)
@@ -79,7 +80,7 @@ def publish_version(root: str, folder: str, data_set: Location, keep: int, meta:
 def prune(data_set: Location, keep: int, log: Log | None = None) -> list[str]:
     """Remove committed versions beyond the newest ``keep`` and uncommitted ones older than the newest
     committed (dead attempts). Returns the removed folder names."""
-    versions = _versions(data_set)
+    versions = all_versions(data_set)
     committed = [v for v in versions if publish.is_committed(data_set.child(v.name))]
     if not committed:
         return []

@@ -2,15 +2,17 @@
 
 A publication at ``DEST`` is::
 
-    DEST/manifest.json          the commit, written last: every file's path, size and sha256
+    DEST/manifest.json          the commit, written last: every file's path, size, sha256 and URL
     DEST/files/<path>           the files
-    DEST/.incoming/<attempt>/   only while a publish is under way (or after one died)
 
-Files are streamed under ``.incoming/<attempt>/``, moved into ``files/`` (a rename on a filesystem, a
-server-side copy on an object store), and only then is ``manifest.json`` written. Readers trust nothing but a
-committed manifest and fetch exactly the files it lists, so a publish that dies half-way leaves nothing that
-looks complete, and the next publish to the same place completes it: it first withdraws the old manifest,
-then removes what the dead attempt left behind once its own manifest is committed.
+Until its manifest is committed, ``DEST`` is a temporary prefix: readers trust nothing but a committed
+manifest and fetch exactly the files it lists (checking each sha256), so a publish that dies half-way leaves
+nothing that looks complete, and the next publish to the same place completes it. A republish first
+withdraws the old manifest, and removes files that a dead attempt left and the new manifest does not list.
+Files go straight to their final key: on an object store a "move" from a staging prefix would be a second,
+server-side copy of every byte (measured on moto: 22 ms to upload a small file, 40 ms more to move it). On
+a filesystem each file is written beside its name and renamed, so a file under its name is always whole.
+The manifest itself lands in one step (one PUT; a rename on a filesystem).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import datetime
 import json
 import os
 import stat
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,6 @@ from .store import Location, Log
 
 MANIFEST = "manifest.json"
 FILES = "files"
-INCOMING = ".incoming"
 FORMAT = 1
 
 
@@ -54,7 +54,7 @@ class Manifest:
 
 
 def _now() -> str:
-    return datetime.datetime.now(tz=datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(tz=datetime.UTC).isoformat(timespec="seconds")
 
 
 def publish(root: str, rel_paths: Iterable[str], dest: Location, meta: dict[str, Any] | None = None,
@@ -62,37 +62,24 @@ def publish(root: str, rel_paths: Iterable[str], dest: Location, meta: dict[str,
     """Publish ``root/<rel>`` for each path at ``dest``; returns the committed manifest."""
     rels = sorted(set(rel_paths))
     store.remove_file(dest.child(MANIFEST))  # a republish is incomplete until its own manifest lands
-    incoming = dest.child(INCOMING, uuid.uuid4().hex[:12])
-    records: list[FileRecord] = []
-    for rel in rels:
-        key = rel.replace(os.sep, "/")
-        sent = transfer.upload_file(os.path.join(root, rel), incoming.child(key), log)
-        records.append(FileRecord(key, sent.size, sent.sha256, dest.child(FILES, key).url))
     files = dest.child(FILES)
     if dest.is_local:
         store.make_writable(files.path)  # an earlier publish here may have frozen it
-    for record in records:
-        src, target = incoming.child(record.path), files.child(record.path)
-        store.retrying(f"moving {src.url} into place", lambda s=src, t=target: _move(s, t), log)
-    for rel in set(store.list_files(files)) - {r.path for r in records}:
-        store.remove_file(files.child(rel))  # left by a dead attempt; never listed, so never read
+
+    def send(rel: str) -> FileRecord:
+        key = rel.replace(os.sep, "/")
+        sent = transfer.upload_file(os.path.join(root, rel), files.child(key), log)
+        return FileRecord(key, sent.size, sent.sha256, files.child(key).url)
+
+    records = transfer.each(send, rels)
+    leftovers = sorted(set(store.list_files(files)) - {r.path for r in records})
+    store.remove_files(files, leftovers)  # left by a dead attempt; never listed, so never read
     if read_only and dest.is_local:
         _freeze(files.path)
     body = {"format": FORMAT, "committed_at": _now(), **(meta or {}),
             "files": [r.as_dict() for r in records]}
-    staged_manifest = incoming.child(MANIFEST)
-    store.write_bytes(staged_manifest, json.dumps(body, indent=1, sort_keys=True).encode())
-    store.retrying("committing the manifest", lambda: _move(staged_manifest, dest.child(MANIFEST)), log)
-    store.remove_tree(dest.child(INCOMING))  # this attempt's, and any a dead one left
+    store.write_bytes(dest.child(MANIFEST), json.dumps(body, indent=1, sort_keys=True).encode())
     return Manifest(dest.url, tuple(records), {k: v for k, v in body.items() if k != "files"})
-
-
-def _move(src: Location, dest: Location) -> None:
-    if src.is_local:
-        os.makedirs(os.path.dirname(dest.path), exist_ok=True)
-        os.replace(src.path, dest.path)  # atomic, and instant whatever the size
-        return
-    src.fs.mv(src.path, dest.path)
 
 
 def _freeze(folder: str) -> None:
@@ -128,7 +115,7 @@ def is_committed(dest: Location) -> bool:
 
 def fetch(manifest: Manifest, dest: Location, target_root: str, log: Log | None = None) -> list[FileRecord]:
     """Download exactly the files ``manifest`` lists into ``target_root``, each checked against its sha256."""
-    for record in manifest.files:
-        transfer.download_file(dest.child(FILES, record.path), os.path.join(target_root, record.path),
-                               record.sha256, log)
+    files = dest.child(FILES)
+    transfer.each(lambda r: transfer.download_file(files.child(r.path), os.path.join(target_root, r.path),
+                                                   r.sha256, log), list(manifest.files))
     return list(manifest.files)

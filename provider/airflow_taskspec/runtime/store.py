@@ -119,6 +119,12 @@ def write_bytes(loc: Location, data: bytes) -> None:
     def write() -> None:
         if parent and parent != loc.path:
             loc.fs.makedirs(parent, exist_ok=True)
+        if loc.is_local:  # whole or not at all, as one PUT is on an object store
+            partial = loc.path + ".taskspec-partial"
+            with open(partial, "wb") as fh:
+                fh.write(data)
+            os.replace(partial, loc.path)
+            return
         loc.fs.pipe_file(loc.path, data)
 
     retrying(f"writing {loc.url}", write)
@@ -175,6 +181,13 @@ def remove_tree(loc: Location) -> None:
             loc.fs.rm(loc.path, recursive=True)
 
     retrying(f"deleting {loc.url}", rm)
+
+
+def remove_files(folder: Location, rels: list[str]) -> None:
+    """Delete these files below ``folder`` (one batched request on object stores)."""
+    if rels:
+        paths = [folder.child(rel).path for rel in rels]
+        retrying(f"deleting {len(paths)} files below {folder.url}", lambda: folder.fs.rm(paths))
 
 
 def remove_file(loc: Location) -> None:

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .store import Location, Log, retrying
 
 CHUNK = 1 << 20  # 1 MiB per read/write
 BLOCK = 8 << 20  # 8 MiB buffered by the store's file object (S3 multipart parts are at least 5 MiB)
+PARALLEL = 4  # files in flight at once: many small files are latency-bound; memory stays under 4 * BLOCK
+PARTIAL = ".taskspec-partial"  # a file being written on a filesystem, renamed to its name once whole
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -36,11 +44,14 @@ def upload_file(local_path: str, dest: Location, log: Log | None = None) -> Sent
             dest.fs.makedirs(parent, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        with open(local_path, "rb") as src, dest.fs.open(dest.path, "wb", block_size=BLOCK) as out:
+        target = dest.path + PARTIAL if dest.is_local else dest.path
+        with open(local_path, "rb") as src, dest.fs.open(target, "wb", block_size=BLOCK) as out:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
+        if dest.is_local:
+            os.replace(target, dest.path)
         return Sent(size, digest.hexdigest())
 
     return retrying(f"uploading {local_path} to {dest.url}", send, log)
@@ -51,7 +62,7 @@ def download_file(src: Location, local_path: str, expected_sha256: str | None = 
     folder = os.path.dirname(local_path)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    partial = local_path + ".taskspec-partial"
+    partial = local_path + PARTIAL
 
     def fetch() -> Sent:
         digest = hashlib.sha256()
@@ -74,3 +85,11 @@ def download_file(src: Location, local_path: str, expected_sha256: str | None = 
         raise
     os.replace(partial, local_path)
     return sent
+
+
+def each(transfer: Callable[[T], R], items: Sequence[T], workers: int = PARALLEL) -> list[R]:
+    """``transfer`` for every item, ``workers`` at a time; results in order; the first error is raised."""
+    if len(items) <= 1 or workers <= 1:
+        return [transfer(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskspec-transfer") as pool:
+        return list(pool.map(transfer, items))
