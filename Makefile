@@ -32,6 +32,7 @@ validate: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/data_plane.py
 
 # The executor and filer images for the container tests, built locally (no registry needed).
 images:

@@ -147,5 +147,6 @@ def test_trigger_example_pipeline_over_rest(airflow_server: Any) -> None:
     assert state == "success", json.dumps([(t["task_id"], t["state"]) for t in tis])
     assert {t["task_id"] for t in tis if t["state"] == "success"} >= {
         "prepare_data.run", "train_linear.run", "train_knn.run", "compare.run", "compare.collect"}
-    reports = list((tmp / "store" / "artifacts" / DAG_ID).glob("*/compare/reports/comparison.json"))
+    reports = list((tmp / "store" / "artifacts" / "house_prices" / "train_and_compare").glob(
+        "*/compare/files/reports/comparison.json"))
     assert len(reports) == 1 and json.loads(reports[0].read_text())["best"] in ("linear", "knn")

@@ -21,6 +21,7 @@ import yaml
 from airflow_taskspec import resolve
 from airflow_taskspec.backends.kubernetes import task_manifests, upload_project
 from airflow_taskspec.config import settings as current_settings
+from airflow_taskspec.runtime import layout
 from podman_support import TestImages, kube_play, teardown, unique_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.podman]
@@ -71,10 +72,12 @@ def test_the_example_pipeline_runs_in_podman(podman_images: TestImages, store: P
     finally:
         teardown(pods, claims)
 
-    artifacts = store / "artifacts" / PIPELINE / run_id.replace(":", "_")
-    report = json.loads((artifacts / "compare" / "reports" / "comparison.json").read_text())
+    artifacts = store / "artifacts" / "house_prices" / "train_and_compare" / layout.safe(run_id)
+    report = json.loads((artifacts / "compare" / "files" / "reports" / "comparison.json").read_text())
     assert report["best"] in ("linear", "knn")
     assert {m["model"] for m in report["models"]} == {"linear", "knn"}
-    assert (artifacts / "compare" / "models" / "knn.json").exists()
+    assert (artifacts / "compare" / "files" / "models" / "knn.json").exists()
+    assert json.loads((artifacts / "compare" / "manifest.json").read_text())["step"] == "compare"
     # Changed files travelled between steps through the store: compare saw both trained models.
-    assert (store / "runs" / PIPELINE / run_id / "train_knn" / "changed" / "models" / "knn.json").exists()
+    handoff = store / "runs" / "house_prices" / "train_and_compare" / layout.safe(run_id) / "train_knn" / "handoff"
+    assert (handoff / "files" / "models" / "knn.json").exists()
