@@ -9,5 +9,11 @@ echo "== podman and test images"
 eval "$(scripts/podman-setup.sh)"
 scripts/build-test-images.sh
 
+echo "== PostgreSQL (the load test runs Airflow on it, as production does)"
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+fi
+
 echo "== test suite"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from airflow_taskspec import ir, resolve
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ame"
+from tests.conftest import CORPUS
+
+pytestmark = pytest.mark.shared
 
 
 @pytest.fixture(scope="module")

@@ -105,9 +105,43 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _missing_paths(args: argparse.Namespace) -> list[str]:
+    import os
+
+    return [p for p in getattr(args, "paths", None) or [] if not os.path.exists(p)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure is one line on stderr and a non-zero exit; TASKSPEC_DEBUG=1 shows tracebacks."""
+    import os
+
+    from .config import ConfigError
+
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    missing = _missing_paths(args)
+    if missing:
+        print(f"taskspec {args.command}: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"taskspec {args.command}: bad configuration: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"taskspec {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # no traceback for a user; the one line says what failed
+        if os.environ.get("TASKSPEC_DEBUG"):
+            raise
+        print(f"taskspec {args.command}: {_one_line(exc)} (TASKSPEC_DEBUG=1 shows the traceback)", file=sys.stderr)
+    return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "kube-config" in text or "kube_config" in text or "KUBERNETES_SERVICE_HOST" in text:
+        return (f"no Kubernetes configuration found ({text}); set KUBECONFIG or the Airflow connection "
+                "named by [taskspec] kubernetes_conn_id")
+    return f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":

@@ -113,11 +113,53 @@ class Settings:
     data_set_versions: int = 3
 
 
+class ConfigError(ValueError):
+    """An option of the ``[taskspec]`` section that cannot be used; the message names it and how to fix it."""
+
+
+def _where(name: str) -> str:
+    return f"set it in airflow.cfg [{SECTION}] or with AIRFLOW__{SECTION.upper()}__{name.upper()}"
+
+
+def _json(name: str, expected: type) -> Any:
+    raw = get(name) or ("{}" if expected is dict else "[]")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"[{SECTION}] {name} = {raw!r} is not valid JSON ({exc.msg} at character {exc.pos}); "
+                          f"{_where(name)}") from None
+    if not isinstance(value, expected):
+        kind = "object like {\"key\": \"value\"}" if expected is dict else "list like [...]"
+        raise ConfigError(f"[{SECTION}] {name} must be a JSON {kind}, not {raw!r}; {_where(name)}")
+    return value
+
+
+def _number(name: str, kind: type[int | float]) -> Any:
+    raw = get(name).strip()
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"[{SECTION}] {name} = {raw!r} is not {what}; {_where(name)}") from None
+    if value < 0:
+        raise ConfigError(f"[{SECTION}] {name} = {raw!r} must not be negative; {_where(name)}")
+    return value
+
+
+def _flag(name: str) -> bool:
+    raw = get(name).strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"[{SECTION}] {name} = {raw!r} is not true or false; {_where(name)}")
+
+
 def settings() -> Settings:
     home = os.path.join(airflow_home(), "taskspec")
     backend = get("backend").strip().lower()
     if backend not in ("local", "kubernetes"):
-        raise ValueError(f"[taskspec] backend = {backend!r}: use 'local' or 'kubernetes'")
+        raise ConfigError(f"[{SECTION}] backend = {backend!r}: use 'local' or 'kubernetes'; {_where('backend')}")
     return Settings(
         backend=backend,
         workspace_root=get("workspace_root") or os.path.join(home, "workspaces"),
@@ -134,25 +176,22 @@ def settings() -> Settings:
         executor_image=get("executor_image"),
         default_python_version=get("default_python_version"),
         filer_image=get("filer_image"),
-        node_selector=json.loads(get("node_selector") or "{}"),
-        tolerations=json.loads(get("tolerations") or "[]"),
-        startup_timeout_seconds=int(get("startup_timeout_seconds")),
-        deferrable=get("deferrable").strip().lower() in ("1", "true", "yes", "on"),
+        node_selector=_json("node_selector", dict),
+        tolerations=_json("tolerations", list),
+        startup_timeout_seconds=_number("startup_timeout_seconds", int),
+        deferrable=_flag("deferrable"),
         secret_data_key=get("secret_data_key"),
         vault_role=get("vault_role"),
         kubernetes_conn_id=get("kubernetes_conn_id"),
-        fs_group=int(get("fs_group")),
+        fs_group=_number("fs_group", int),
         artifact_secret=get("artifact_secret"),
-        pod_poll_interval=float(get("pod_poll_interval")),
-        data_set_versions=_positive(get("data_set_versions"), "data_set_versions"),
+        pod_poll_interval=_number("pod_poll_interval", float),
+        data_set_versions=_at_least_one("data_set_versions"),
     )
 
 
-def _positive(value: str, name: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise ValueError(f"[taskspec] {name} = {value!r}: use a whole number of at least 1")
-    return number
+def _at_least_one(name: str) -> int:
+    value = int(_number(name, int))
+    if value < 1:
+        raise ConfigError(f"[{SECTION}] {name} = {value} must be at least 1; {_where(name)}")
+    return value

@@ -81,7 +81,40 @@ def _custom_tag(node: yaml.Node) -> str | None:
     return tag.removeprefix("!")
 
 
-def _convert(node: yaml.Node, path: Path, doc: Document, file: str) -> Any:
+MAX_VALUES = 200_000
+"""Values one file may hold once its YAML aliases are expanded. A few lines of nested aliases (an "alias bomb")
+expand to billions; expanding them would run into Airflow's DAG-file import timeout and drop every DAG."""
+MAX_CHARS = 5_000_000
+"""Size of one spec file; larger ones are rejected unread (a task file is a few kilobytes)."""
+MAX_DEPTH = 200
+"""Nesting depth of one file (Python's recursion limit must never be what stops a hostile file)."""
+
+
+@dataclass
+class _Budget:
+    """What converting one document has used so far, and the nodes on the path being converted."""
+
+    values: int = 0
+    open_nodes: set[int] | None = None
+
+
+def _convert(node: yaml.Node, path: Path, doc: Document, file: str, budget: _Budget | None = None) -> Any:
+    budget = budget if budget is not None else _Budget(open_nodes=set())
+    assert budget.open_nodes is not None
+    budget.values += 1
+    if id(node) in budget.open_nodes:
+        m = _mark(node)
+        raise SpecError.single(file, m.line, m.column, "this YAML anchor contains an alias to itself, so its value "
+                               "would never end", "remove the alias (`*name`) inside the anchored value")
+    if budget.values > MAX_VALUES:
+        m = _mark(node)
+        raise SpecError.single(file, m.line, m.column, f"the file holds more than {MAX_VALUES:,} values once its YAML "
+                               "aliases are expanded", "use fewer or less nested aliases (`*name`); taskspec does "
+                               "not expand files this large")
+    if len(path) > MAX_DEPTH:
+        m = _mark(node)
+        raise SpecError.single(file, m.line, m.column, f"values are nested more than {MAX_DEPTH} levels deep",
+                               "flatten the structure")
     doc.value_marks[path] = _mark(node)
     if isinstance(node, yaml.ScalarNode):
         tag = _custom_tag(node)
@@ -95,8 +128,12 @@ def _convert(node: yaml.Node, path: Path, doc: Document, file: str) -> Any:
             return {TAG_KEY: tag} if value in (None, "") else {TAG_KEY: tag, "!value": value}
         return value
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), doc, file) for i, item in enumerate(node.value)]
+        budget.open_nodes.add(id(node))
+        items = [_convert(item, path + (i,), doc, file, budget) for i, item in enumerate(node.value)]
+        budget.open_nodes.discard(id(node))
+        return items
     if isinstance(node, yaml.MappingNode):
+        budget.open_nodes.add(id(node))
         result: dict[str, Any] = {}
         tag = _custom_tag(node)
         if tag is not None:
@@ -118,7 +155,8 @@ def _convert(node: yaml.Node, path: Path, doc: Document, file: str) -> Any:
                 raise SpecError.single(file, m.line, m.column, f"key '{key}' is set twice{where}",
                                        "remove one of the two; YAML keeps only the last and the other would be lost")
             doc.key_marks[path + (key,)] = _mark(key_node)
-            result[key] = _convert(value_node, path + (key,), doc, file)
+            result[key] = _convert(value_node, path + (key,), doc, file, budget)
+        budget.open_nodes.discard(id(node))
         return result
     raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
@@ -139,10 +177,38 @@ def _explain_yaml_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> Spec
     return SpecError.single(file, line, column, f"invalid YAML: {problem}", hint)
 
 
+def _could_be_deep(text: str) -> bool:
+    """Cheap test: deep nesting needs many flow brackets or deep indentation."""
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        return True
+    return any(len(line) - len(line.lstrip(" -")) > MAX_DEPTH for line in text.splitlines())
+
+
+def _check_depth(file: str, text: str) -> None:
+    """Reject deep nesting before composing: libyaml's composer recurses in C and crashes the whole process
+    (the DAG processor, with every DAG of the folder) on a document nested some 10,000 levels deep."""
+    if not _could_be_deep(text):
+        return
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                m = event.start_mark
+                raise SpecError.single(file, m.line + 1, m.column + 1,
+                                       f"values are nested more than {MAX_DEPTH} levels deep", "flatten the structure")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
 def load(file: str, text: str) -> Document:
     """Parse one YAML document; raise SpecError with the position for anything that is not valid YAML."""
     doc = Document(file=file, text=text, data=None, value_marks={}, key_marks={})
+    if len(text) > MAX_CHARS:
+        raise SpecError.single(file, 1, 1, f"the file has {len(text):,} characters, more than the {MAX_CHARS:,} "
+                               "taskspec reads", "a task file describes tasks; keep data in files next to it")
     try:
+        _check_depth(file, text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise _explain_yaml_error(file, text, exc) from None

@@ -1,0 +1,61 @@
+"""`taskspec` never shows a traceback for bad input or configuration: one line on stderr, a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from airflow_taskspec import config
+
+from tests.conftest import BIN, EXAMPLES
+
+
+def taskspec(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "taskspec"), *args], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, **env})
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("command", ["validate", "list", "render"])
+def test_a_path_that_does_not_exist(command: str, tmp_path: Path) -> None:
+    assert_one_line_error(taskspec(command, str(tmp_path / "nope")), f"taskspec {command}: no such file or folder",
+                          str(tmp_path / "nope"))
+
+
+def test_malformed_json_option() -> None:
+    proc = taskspec("render", str(EXAMPLES), AIRFLOW__TASKSPEC__TOLERATIONS="[{oops")
+    assert_one_line_error(proc, "bad configuration", "[taskspec] tolerations", "not valid JSON",
+                          "AIRFLOW__TASKSPEC__TOLERATIONS")
+
+
+def test_gc_without_a_kube_config(tmp_path: Path) -> None:
+    proc = taskspec("gc", "--older-than", "1h", KUBECONFIG=str(tmp_path / "none"))
+    assert_one_line_error(proc, "taskspec gc: no Kubernetes configuration found", "KUBECONFIG")
+
+
+@pytest.mark.parametrize(("option", "value", "expected"), [
+    ("node_selector", "[1, 2]", "must be a JSON object"),
+    ("tolerations", "{}", "must be a JSON list"),
+    ("startup_timeout_seconds", "soon", "is not a whole number"),
+    ("pod_poll_interval", "-1", "must not be negative"),
+    ("deferrable", "maybe", "is not true or false"),
+    ("backend", "docker", "use 'local' or 'kubernetes'"),
+    ("data_set_versions", "0", "must be at least 1"),
+    ("data_set_versions", "all", "is not a whole number"),
+])
+def test_each_bad_option_names_itself_and_where_to_fix_it(option: str, value: str, expected: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"AIRFLOW__TASKSPEC__{option.upper()}", value)
+    with pytest.raises(config.ConfigError) as caught:
+        config.settings()
+    assert expected in str(caught.value) and f"AIRFLOW__TASKSPEC__{option.upper()}" in str(caught.value)
