@@ -367,3 +367,61 @@ def test_tree_digest_changes_with_content_only(tmp_path: Path) -> None:
     assert workspace.tree_digest(str(project)) == before
     (project / "data.csv").write_text("changed\n")
     assert workspace.tree_digest(str(project)) != before
+
+
+def test_inputs_are_staged_from_urls_inline_content_and_typed_values(tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    (remote / "images" / "sub").mkdir(parents=True)
+    (remote / "images" / "a.tif").write_bytes(b"A")
+    (remote / "images" / "sub" / "b.tif").write_bytes(b"BB")
+    (remote / "config.json").write_text('{"k": 1}')
+    ws = tmp_path / "ws"
+    spec = phases.ProvisionSpec(workspace=str(ws), inputs=[
+        {"name": "images", "url": f"file://{remote}/images", "path": "data/images"},
+        {"name": "config", "url": f"file://{remote}/config.json", "path": "conf/config.json"},
+        {"name": "notes", "content": "hello\n", "path": "notes.txt"},
+        {"name": "threshold", "type": "number", "value": 0.5},
+        {"name": "label", "type": "string", "value": "cat"},
+        {"name": "flag", "type": "boolean", "value": True},
+        {"name": "sizes", "type": "array", "value": [1, 2]},
+        {"name": "mask", "type": "file", "value": "P1\n1 1\n0\n"},
+    ])
+    result = phases.provision(spec, **QUIET)
+    assert (ws / "data" / "images" / "sub" / "b.tif").read_bytes() == b"BB"
+    assert (ws / "conf" / "config.json").read_text() == '{"k": 1}'
+    assert (ws / "notes.txt").read_text() == "hello\n"
+    assert {p.name: p.read_text() for p in (ws / "inputs").iterdir()} == {
+        "threshold": "0.5", "label": "cat", "flag": "true", "sizes": "[1, 2]", "mask": "P1\n1 1\n0\n"}
+    assert result["inputs"][0] == {"name": "images", "path": "data/images", "files": 2}
+    # Inputs are provisioned, not outputs: nothing of them counts as changed.
+    assert workspace.changed_files(str(ws), workspace.read_manifest(str(ws))) == []
+
+
+def test_an_input_path_may_not_leave_the_workspace(tmp_path: Path) -> None:
+    spec = phases.ProvisionSpec(workspace=str(tmp_path / "ws"),
+                                inputs=[{"name": "x", "content": "", "path": "../x"}])
+    with pytest.raises(ValueError, match="input 'x': path '../x' leaves the workspace"):
+        phases.provision(spec, **QUIET)
+
+
+def test_declared_outputs_are_saved_listed_and_delivered_to_their_urls(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    for rel in ("out/a.json", "out/deep/b.json", "report.html", "log.txt"):
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(rel)
+    spec = phases.CollectSpec(workspace=str(ws), artifact_url=f"file://{tmp_path}/store/a", outputs=[
+        {"path": "report.html", "url": f"file://{tmp_path}/delivered/report.html"},
+        {"path": "out/**/*.json", "url": f"file://{tmp_path}/delivered/json"},
+        {"path": "log.txt"},
+        {"path": "missing.csv"},
+    ])
+    lines: list[str] = []
+    result = phases.collect(spec, log=lines.append)
+    assert [r["path"] for r in result["artifacts"]] == ["log.txt", "out/a.json", "out/deep/b.json", "report.html"]
+    assert (tmp_path / "delivered" / "report.html").read_text() == "report.html"
+    assert (tmp_path / "delivered" / "json" / "deep" / "b.json").read_text() == "out/deep/b.json"
+    outputs = {o["path"]: o["files"] for o in result["outputs"]}
+    assert outputs["out/**/*.json"][1]["delivered_to"] == f"file://{tmp_path}/delivered/json/deep/b.json"
+    assert outputs["log.txt"][0]["url"] == f"file://{tmp_path}/store/a/files/log.txt"
+    assert outputs["missing.csv"] == []
+    assert "collect: output 'missing.csv' matched no file in the workspace" in lines
