@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration setup lock bench validate images clean
+.PHONY: run test test-unit test-integration setup lock bench fuzz validate images clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ validate: setup
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/data_plane.py
+
+# A long fuzzing run of the front end (the suite runs a short one): TASKSPEC_FUZZ_EXAMPLES per property.
+fuzz: setup
+	TASKSPEC_FUZZ_EXAMPLES=$${TASKSPEC_FUZZ_EXAMPLES:-3000} $(BIN)/python -m pytest tests/test_fuzz.py -q -p no:cacheprovider \
+		-W ignore::hypothesis.errors.HypothesisWarning --hypothesis-show-statistics
 
 # The executor and filer images for the container tests, built locally (no registry needed).
 images:

@@ -147,7 +147,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="taskspec-bench-"))
     try:
         ame_dir, py_dir = generate(base, args.projects, args.tasks, args.steps)
-        env = dict(os.environ, AIRFLOW_HOME=str(base / "airflow_home"), TASKSPEC_CACHE_DIR=str(base / "cache"),
+        env = dict(os.environ, AIRFLOW_HOME=str(base / "airflow_home"), TASKSPEC_COMPILE_CACHE_DIR=str(base / "cache"),
                    AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__DAGS_FOLDER=str(base))
         expected = args.projects * args.tasks
         cold = measure(ame_dir, env)  # first parse: empty compile cache
@@ -197,7 +197,7 @@ def write_report(args: argparse.Namespace, cold: dict[str, float], ours: list[di
 
         What gets there:
         - libyaml's C composer for the YAML (the loader keeps text scalars and line/column marks on top of it).
-        - Compiled files are cached on disk by content hash (`TASKSPEC_CACHE_DIR`, default ~/.cache/taskspec),
+        - Compiled files are cached on disk by content hash (`TASKSPEC_COMPILE_CACHE_DIR`, default $AIRFLOW_HOME/taskspec/cache),
           across processes: a warm parse unpickles the IR instead of running YAML + pydantic + normalisation.
           An entry is reused only while the file, the other projects it uses (templates, data sets) and the
           executor's project files are unchanged.

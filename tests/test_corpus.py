@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from airflow_taskspec import ir, resolve
+from airflow_taskspec import compile_cache, ir, resolve
 
 from tests.conftest import CORPUS
 
@@ -14,11 +14,11 @@ pytestmark = pytest.mark.shared
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> resolve.Compilation:
-    os.environ[resolve.CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
+    os.environ[compile_cache.CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
     try:
         return resolve.compile_paths([str(CORPUS)])
     finally:
-        del os.environ[resolve.CACHE_ENV]
+        del os.environ[compile_cache.CACHE_ENV]
 
 
 def dags_of(c: resolve.Compilation, folder: str) -> dict[str, ir.Workflow]:
@@ -45,7 +45,7 @@ def test_env(compiled):
     dags = dags_of(compiled, "env")
     assert sorted(dags) == ["env.testenv", "env.testsecret"]
     assert run_of(dags["env.testenv"]).env == (ir.EnvVar("VAR1", "VAL1"), ir.EnvVar("VAR2", "VAL2"))
-    assert run_of(dags["env.testsecret"]).secrets == (ir.SecretRef("ame", "mysecret", "VAR1"),)
+    assert run_of(dags["env.testsecret"]).secrets == (ir.SecretRef(ir.SecretStore.PLATFORM, "mysecret", "VAR1"),)
 
 
 def test_executors_custom(compiled):

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from airflow_taskspec.backends import k8s_names
-from airflow_taskspec.quantities import is_quantity
+from airflow_taskspec.dialects.resources import is_quantity
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "dags" / "examples"

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from airflow_taskspec import resolve, schema
+from airflow_taskspec import compile_cache, resolve, schema
 from airflow_taskspec.dialects import ame
 
 TASK = "    executor: !custom\n      command: {command}\n"
@@ -22,7 +22,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv(resolve.CACHE_ENV, str(folder))
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(folder))
     return folder
 
 
@@ -68,7 +68,7 @@ def test_a_removed_project_file_invalidates_the_cache(tmp_path):
 
 
 def test_the_cache_can_be_turned_off(tmp_path, monkeypatch, cache_dir):
-    monkeypatch.setenv(resolve.CACHE_ENV, "off")
+    monkeypatch.setenv(compile_cache.CACHE_ENV, "off")
     write(tmp_path, "p", "name: p\ntasks:\n  - name: t\n" + TASK.format(command="x"))
     assert len(resolve.compile_paths([str(tmp_path)]).workflows) == 1
     assert list(cache_dir.iterdir()) == []
@@ -78,7 +78,7 @@ def test_only_dag_id_compiles_one_dag_but_still_sees_other_projects(tmp_path, mo
     write(tmp_path, "shared", "name: shared\ntemplates:\n  - name: base\n" + TASK.format(command="v1"))
     write(tmp_path, "main", "name: main\ntasks:\n  - name: a\n    fromTemplate: shared.base\n"
                             "  - name: b\n" + TASK.format(command="b"))
-    monkeypatch.setenv(resolve.CACHE_ENV, "off")
+    monkeypatch.setenv(compile_cache.CACHE_ENV, "off")
     seen: list[str | None] = []
     real = ame.normalise
 

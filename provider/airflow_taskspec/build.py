@@ -7,6 +7,7 @@ Pipeline steps are wired as written: a Sequence chains groups, a Parallel fans o
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +29,16 @@ def doc_md(workflow: ir.Workflow) -> str:
     parts = [f"### {workflow.title}", workflow.description, f"Source: `{workflow.source_file}`"]
     if workflow.warnings:
         parts.append("**Warnings**\n\n" + "\n".join(f"- {w}" for w in workflow.warnings))
-    parts.append(
-        "<details><summary>Source YAML</summary>\n\n```yaml\n" + workflow.source_text.rstrip() + "\n```\n</details>"
-    )
+    parts.append("<details><summary>Source YAML</summary>\n\n" + code_block(workflow.source_text, "yaml") + "\n</details>")
     return "\n\n".join(p for p in parts if p)
+
+
+def code_block(text: str, language: str = "") -> str:
+    """``text`` as a fenced Markdown code block that nothing inside it can close: the fence is longer than any
+    run of backticks in the text (a YAML comment holding ``` would otherwise end the block early)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
 
 
 @dataclass

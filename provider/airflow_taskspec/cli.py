@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from . import ir, resolve
+from .dialects import REGISTRY
 from .errors import Severity
 
 
@@ -100,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     g.set_defaults(func=_gc)
     s = sub.add_parser("schema", help="print the JSON Schema of a dialect")
-    s.add_argument("dialect", choices=["ame"])
+    s.add_argument("dialect", choices=sorted(REGISTRY))
     s.set_defaults(func=_schema)
     return p
 

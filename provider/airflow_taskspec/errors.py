@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -60,13 +58,3 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         return self.format()
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A 'did you mean' phrase for the closest choice, or an empty string when nothing is close."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else ""
-
-
-def one_of(choices: Sequence[str]) -> str:
-    return ", ".join(f"'{c}'" for c in choices)

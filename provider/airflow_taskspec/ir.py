@@ -1,6 +1,8 @@
 """The intermediate representation: what a workflow is, independent of the dialect it came from and of Airflow.
 
-Frozen dataclasses only, so compiled files can be cached (pickled) by content hash and compared in tests.
+Frozen dataclasses only, so compiled files can be cached (pickled) by content hash and compared in tests. No
+dialect words here: what a dialect's terms mean (its secret stores, its asset URIs, its argument types) is
+translated by the dialect.
 """
 
 from __future__ import annotations
@@ -29,11 +31,52 @@ class ExecutorKind(str, Enum):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where something was defined: 1-based line and column, as editors show them."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
 class Recipe:
     """How to prepare the environment and start the task's command."""
 
     kind: ExecutorKind
     command: str
+    python_version: str | None = None
+
+
+@dataclass(frozen=True)
+class PythonEnvironment:
+    """A Python environment built from a list of requirements (pip specifiers), shared by the tasks naming it."""
+
+    name: str
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A keyword argument of an entry point, taking the value of the workflow's parameter ``param``."""
+
+    name: str
+    param: str
+
+
+@dataclass(frozen=True)
+class NotebookRecipe:
+    """Call ``method(**arguments)`` defined in a notebook: only the code cell defining it, or every code cell in
+    order with ``full_notebook``; in ``environment``."""
+
+    notebook: str  # relative to the task's project source
+    method: str
+    environment: PythonEnvironment
+    full_notebook: bool = False
+    arguments: tuple[Argument, ...] = ()
     python_version: str | None = None
 
 
@@ -54,11 +97,18 @@ class EnvVar:
     value: str
 
 
+class SecretStore(str, Enum):
+    PLATFORM = "platform"
+    """The deployment's own store: an Airflow Variable on the local backend, a Kubernetes Secret in pods."""
+    VAULT = "vault"
+    """HashiCorp Vault: ``SecretRef.vault`` names which one."""
+
+
 @dataclass(frozen=True)
 class SecretRef:
     """A secret injected as an environment variable. The value is never part of the IR."""
 
-    store: str  # "ame" or "vault"
+    store: SecretStore
     key: str
     inject_as: str
     vault: str | None = None
@@ -72,21 +122,18 @@ class Artifacts:
 
 @dataclass(frozen=True)
 class DataSetUse:
-    """A data set a task reads: staged into the workspace at ``path`` before the task runs."""
+    """A data set a task reads (or publishes): staged into the workspace at ``path`` before the task runs.
+
+    ``project`` and ``name`` place it in the artifact store; ``uri`` is the Airflow Asset it is, chosen by the
+    dialect.
+    """
 
     project: str
     name: str
     path: str
+    uri: str
     producer_dag_id: str | None = None
-    size: str | None = None  # Kubernetes quantity the data set declares (AME `dataSets[].size`), if any
-
-    @property
-    def uri(self) -> str:
-        return asset_uri(self.project, self.name)
-
-
-def asset_uri(project: str, name: str) -> str:
-    return f"ame://{project}/{name}"
+    size: str | None = None  # Kubernetes quantity the data set declares, if any
 
 
 @dataclass(frozen=True)
@@ -107,8 +154,9 @@ class TaskRun:
     """One execution of one task: a leaf of a workflow's graph, built as provision -> run -> collect."""
 
     name: str
-    recipe: Recipe
+    recipe: Recipe | NotebookRecipe
     source: ProjectSource
+    origin: Origin | None = None
     image: str | None = None
     env: tuple[EnvVar, ...] = ()
     secrets: tuple[SecretRef, ...] = ()
@@ -122,7 +170,11 @@ class TaskRun:
 
 @dataclass(frozen=True)
 class Sequence:
+    """Steps one after the other. With ``continue_on_failure`` a failed step does not stop the steps after it
+    (the sequence still ends failed), as in a loop of independent tasks."""
+
     steps: tuple[Step, ...]
+    continue_on_failure: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,13 +212,41 @@ def schedule_expression(schedule: Schedule) -> str | None:
     return None
 
 
+class ParamType(str, Enum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    ENUMERATION = "enumeration"  # one of ``Param.allowed``
+    FILE = "file"  # a file given at trigger time, staged into the workspace
+    ARRAY = "array"  # elements of type ``Param.items`` (any type when None)
+    OBJECT = "object"  # keys ``Param.properties`` (any keys when empty)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed parameter of a workflow: shown in the trigger form, overridable per run."""
+
+    name: str
+    type: ParamType
+    default: str | None = None  # the default value as JSON text (frozen, hashable); None: no default
+    required: bool = False
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: tuple[str | int | float | bool, ...] = ()
+    pattern: str | None = None  # a regular expression a string must match
+    items: Param | None = None
+    properties: tuple[Param, ...] = ()
+
+
 @dataclass(frozen=True)
 class Workflow:
     """One Airflow DAG to be."""
 
     dag_id: str
     title: str
-    source_file: str
+    origin: Origin  # where the DAG is defined, for errors that concern it as a whole (e.g. DAG-id clashes)
     source_text: str
     graph: Step
     description: str = ""
@@ -174,8 +254,13 @@ class Workflow:
     owner: str = "taskspec"
     schedule: Schedule = None
     max_active_runs: int | None = None
+    params: tuple[Param, ...] = ()
     produces: tuple[str, ...] = ()  # asset URIs this workflow's runs publish
     warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def source_file(self) -> str:
+        return self.origin.file
 
 
 def task_runs(step: Step) -> list[TaskRun]:

@@ -1,32 +1,29 @@
-"""Everything that needs more than one file: discovery, per-file isolation, cross-project lookups, clashes, cache.
+"""The dialect-blind driver: discover, read (cached), group, normalise, link, DAG-id clashes.
 
-``compile_paths`` is the one entry point for the loader and the CLI: a broken file never hides another
-file's workflows; it is reported in ``Compilation.errors`` instead.
+What a file means belongs to its dialect (``dialects.REGISTRY``); this module only knows the contract
+(``dialects.contract``). ``compile_paths`` is the one entry point for the loader and the CLI. Nothing that goes
+wrong in one file hides another file's workflows: reading and normalising are caught per file (per group), for
+every exception type, and reported in ``Compilation.errors`` under the file's name.
 
-Airflow re-parses the DAG folder every few seconds and once more for every task it runs, so compiled files
-are cached on disk by content hash, across processes: a file's parsed models, and its workflows together with
-the content hashes of the other projects they used (templates, data sets) and the project files the
-executors were checked against. A cached result is used only while all of these are unchanged.
+Compiled files are cached on disk (``compile_cache``): a file's parsed result by content hash, and the result
+of each group with what it used (the content hashes of its files and of the other groups it looked up, the
+project files it checked). A cached result is used only while all of these are unchanged.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import gc
-import hashlib
 import os
-import pickle
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import ir
-from .dialects import ame
+from .compile_cache import CompileCache, file_digest
+from .dialects import REGISTRY, Dialect, Group, SpecFile
+from .dialects.diagnostics import dedupe
 from .errors import Diagnostic, Severity, SpecError
 
 IGNORE_FILE = ".airflowignore"
-CACHE_ENV = "TASKSPEC_CACHE_DIR"
-"""Where compiled files are cached; unset: ~/.cache/taskspec; empty or `off`: no cache."""
 
 
 @dataclass
@@ -40,289 +37,294 @@ class Compilation:
         unique = {(d.file, d.line, d.column, d.message, d.severity): d for d in found}
         return sorted(unique.values(), key=lambda d: (d.file, d.line, d.column, d.severity.value))
 
+    def add(self, file: str, diagnostics: Iterable[Diagnostic]) -> None:
+        """Report diagnostics for ``file``: errors under ``errors[file]``, warnings in ``warnings``; once each, as a
+        file in two groups may be reported by both."""
+        diagnostics = list(diagnostics)
+        known = list(self.errors[file].diagnostics) if file in self.errors else []
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR and d not in known]
+        self.warnings.extend(d for d in diagnostics if d.severity is not Severity.ERROR and d not in self.warnings)
+        if errors:
+            # A new SpecError: the one already here may be a cached entry's, which must stay as it was read.
+            self.errors[file] = SpecError(known + dedupe(errors))
+
+
+def _bug(file: str, doing: str, exc: BaseException) -> Diagnostic:
+    return Diagnostic(file, 1, 1, f"taskspec failed {doing} this file: {type(exc).__name__}: {exc}",
+                      "this is a bug in taskspec, not in the file; please report it with the file. Other files are "
+                      "not affected")
+
 
 # -- discovery -----------------------------------------------------------------------------------------------------
 
-def _ignore_patterns(folder: str) -> list[str]:
-    path = os.path.join(folder, IGNORE_FILE)
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#")]
+@dataclass(frozen=True)
+class Found:
+    dialect: Dialect[Any]
+    file: str
 
 
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    # gitignore-style globs, as Airflow's default `dag_ignore_file_syntax = glob` reads them.
-    for pattern in patterns:
-        p = pattern.strip("/")
-        if fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel, p + "/*") or any(
-            fnmatch.fnmatch(part, p) for part in rel.split("/")
-        ):
-            return True
-    return False
+def _walk(root: str) -> Iterator[str]:
+    """Every file below ``root`` that ``.airflowignore`` files keep, matched as Airflow itself matches them."""
+    from airflow._shared.module_loading import find_path_from_directory
+    from airflow.configuration import conf
+
+    syntax = conf.get_mandatory_value("core", "DAG_IGNORE_FILE_SYNTAX", fallback="glob")
+    for path in find_path_from_directory(root, IGNORE_FILE, syntax):
+        folders = os.path.relpath(path, root).split(os.sep)[:-1]
+        if not any(part.startswith(".") or part == "__pycache__" for part in folders):
+            yield path
 
 
-def _spec_files(root: str) -> Iterator[tuple[str, list[str]]]:
-    """Each AME spec file below ``root`` with the other spec files of its folder that lose to it."""
+def _walk_order(path: str) -> list[tuple[int, str]]:
+    # A folder's own files before its subfolders, names sorted: the same order on every machine.
+    *folders, name = path.split(os.sep)
+    return [(1, f) for f in folders] + [(0, name)]
+
+
+def _claim(files: Iterable[str], result: Compilation) -> list[Found]:
+    """The files some dialect reads (the first in REGISTRY order that claims one); for ``first_only`` patterns,
+    a folder's other alternatives become warnings."""
+    found: list[tuple[Found, tuple[str, int, str], int]] = []
+    for file in files:
+        posix = os.path.abspath(file).replace(os.sep, "/")
+        for dialect in REGISTRY.values():
+            claimed = next(((i, m) for i, p in enumerate(dialect.patterns) if (m := p.match(posix)) is not None), None)
+            if claimed is not None:
+                pattern, (glob, folder) = claimed
+                found.append((Found(dialect, file), (dialect.name, pattern, folder), glob))
+                break
+    winners: dict[tuple[str, int, str], tuple[int, str]] = {}
+    for f, place, glob in found:
+        if f.dialect.patterns[place[1]].first_only and (place not in winners or glob < winners[place][0]):
+            winners[place] = (glob, f.file)
+    kept = []
+    for f, place, _glob in found:
+        winner = winners.get(place, (0, f.file))[1]
+        if winner == f.file:
+            kept.append(f)
+            continue
+        ours, theirs = os.path.basename(f.file), os.path.basename(winner)
+        result.warnings.append(Diagnostic(
+            f.file, 1, 1, f"ignored: {theirs} in the same folder is used instead",
+            f"keep one spec file per folder; delete {ours} or merge it into {theirs}", Severity.WARNING))
+    return kept
+
+
+def discover(root: str, result: Compilation | None = None) -> list[Found]:
+    """Every spec file below ``root`` (or ``root`` itself) with the dialect that reads it, in walk order."""
+    result = result if result is not None else Compilation()
     if os.path.isfile(root):
-        yield root, []
-        return
-    patterns_by_dir: dict[str, list[str]] = {}
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        patterns = patterns_by_dir.get(os.path.dirname(folder), []) + _ignore_patterns(folder)
-        patterns_by_dir[folder] = patterns
-        rel_folder = os.path.relpath(folder, root)
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"
-                   and not _ignored(os.path.normpath(os.path.join(rel_folder, d)), patterns)]
-        names = [n for n in ame.SPEC_FILE_NAMES if n in files
-                 and not _ignored(os.path.normpath(os.path.join(rel_folder, n)), patterns)]
-        if names:
-            yield os.path.join(folder, names[0]), [os.path.join(folder, n) for n in names[1:]]
+        found = _claim([root], result)
+        if not found:
+            names = sorted({g for d in REGISTRY.values() for p in d.patterns for g in p.globs})
+            result.add(root, [Diagnostic(root, 1, 1, "no dialect reads a file of this name",
+                                         f"taskspec reads {', '.join(names)}")])
+        return found
+    try:
+        files = sorted(_walk(root), key=_walk_order)
+    except (OSError, RuntimeError) as exc:  # Airflow's walk refuses symlink loops
+        result.add(root, [Diagnostic(root, 1, 1, f"cannot walk this folder: {exc}")])
+        return []
+    return _claim(files, result)
 
 
-def discover(root: str) -> Iterator[str]:
-    """Every AME spec file below ``root`` (or ``root`` itself), honouring ``.airflowignore`` files."""
-    for spec, _losers in _spec_files(root):
-        yield spec
-
-
-# -- the on-disk cache ---------------------------------------------------------------------------------------------
+# -- reading -------------------------------------------------------------------------------------------------------
 
 @dataclass
-class _Compiled:
-    """One file's normalisation and what it depended on."""
+class _GroupResult:
+    """One group's normalisation and what it was derived from."""
 
-    depends_on: dict[str, str]  # other project name -> content hash of its file
-    checked_files: dict[str, bool]  # executor project files -> whether they existed
+    members: tuple[str, ...]  # digests of the group's files, in order
+    lookups: dict[str, tuple[str, ...]]  # other group key -> digests of its files then (empty: no such group)
+    keys: tuple[str, ...] | None  # every group key of the dialect, when the result listed them
+    files: dict[str, tuple[int, int] | None]  # other files read -> fingerprint then
     workflows: list[ir.Workflow]
-    warnings: list[Diagnostic]
-    error: SpecError | None
+    diagnostics: dict[str, list[Diagnostic]]
 
 
 @dataclass
 class _Entry:
-    """What is known about one spec file with one content: its project, its errors, its last normalisation.
+    """What is known about one spec file with one content: its groups, its errors, the groups' last results.
 
-    The parsed models with their line/column marks (``spec``) are several times larger than the IR and are
-    needed only to normalise again or to answer another project's template or data-set lookup, so they are
-    cached in a file of their own and loaded only then.
+    The parsed result (``parsed``) is several times larger than the IR and needed only to normalise again or to
+    answer another group's lookup, so it is cached in a file of its own and loaded only then. Group results are
+    kept in the entry of the group's first file.
     """
 
     digest: str
+    dialect: str
     file: str
-    project_name: str | None
+    keys: tuple[str, ...]
     error: SpecError | None
-    compiled: _Compiled | None = None
-    spec: ame.ParsedSpec | None = field(default=None, compare=False)
+    groups: dict[str, _GroupResult] = field(default_factory=dict)
+    parsed: Any = field(default=None, compare=False)
 
     def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "spec": None}
-
-    def parsed(self, cache: _Cache) -> ame.ParsedSpec:
-        if self.spec is None:
-            self.spec = cache.get_spec(self.digest)
-        if self.spec is None:
-            with open(self.file, encoding="utf-8") as fh:
-                self.spec = ame.read(self.file, fh.read())
-            cache.put_spec(self.digest, self.spec)
-        return self.spec
+        return {**self.__dict__, "parsed": None}
 
 
-_code_version: str | None = None
+def _not_utf8(file: str, raw: bytes, exc: UnicodeDecodeError) -> SpecError:
+    before = raw[:exc.start]
+    line = before.count(b"\n") + 1
+    column = len(before) - (before.rfind(b"\n") + 1) + 1
+    return SpecError.single(file, line, column, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                            "save it as UTF-8")
 
 
-def _code_digest() -> str:
-    """Changes whenever the code that produces cache entries changes, so an upgrade never reads stale entries."""
-    global _code_version
-    if _code_version is None:
-        here = os.path.dirname(os.path.abspath(__file__))
-        h = hashlib.sha256()
-        for rel in ("ir.py", "errors.py", "quantities.py", "resolve.py", "dialects/ame.py", "dialects/yaml.py"):
-            with open(os.path.join(here, rel), "rb") as fh:
-                h.update(fh.read())
-        _code_version = h.hexdigest()[:16]
-    return _code_version
-
-
-def _cache_dir() -> str | None:
-    configured = os.environ.get(CACHE_ENV)
-    if configured is None:
-        return os.path.join(os.path.expanduser("~"), ".cache", "taskspec")
-    return None if configured.strip() in ("", "off") else configured
-
-
-class _Cache:
-    def __init__(self) -> None:
-        self.folder = _cache_dir()
-
-    def _path(self, digest: str, kind: str) -> str | None:
-        return os.path.join(self.folder, f"ame-{digest}.{kind}.pickle") if self.folder else None
-
-    def _load(self, path: str | None) -> object:
-        if path is None:
-            return None
-        gc_was_on = gc.isenabled()
-        gc.disable()  # unpickling allocates many small objects; collections during it only cost time
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # missing, truncated or from another version: recompute
-            return None
-        finally:
-            if gc_was_on:
-                gc.enable()
-
-    def _store(self, path: str | None, value: object) -> None:
-        if path is None or self.folder is None:
-            return
-        try:
-            os.makedirs(self.folder, exist_ok=True)
-            # Written beside its final name and renamed, so a reader in another process never sees half a file.
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:  # a read-only home must not break DAG parsing; it only makes it slower
-            pass
-
-    def get(self, digest: str) -> _Entry | None:
-        entry = self._load(self._path(digest, "entry"))
-        return entry if isinstance(entry, _Entry) and entry.digest == digest else None
-
-    def put(self, entry: _Entry) -> None:
-        self._store(self._path(entry.digest, "entry"), entry)
-
-    def get_spec(self, digest: str) -> ame.ParsedSpec | None:
-        spec = self._load(self._path(digest, "spec"))
-        return spec if isinstance(spec, ame.ParsedSpec) else None
-
-    def put_spec(self, digest: str, spec: ame.ParsedSpec) -> None:
-        self._store(self._path(digest, "spec"), spec)
-
-
-# -- compilation ---------------------------------------------------------------------------------------------------
-
-def _read_entry(spec_file: str, cache: _Cache) -> _Entry:
-    with open(spec_file, "rb") as fh:
-        raw = fh.read()
-    digest = hashlib.sha256(b"\0".join([_code_digest().encode(), os.path.abspath(spec_file).encode(), raw])).hexdigest()
-    cached = cache.get(digest)
-    if cached is not None:
+def _read_entry(found: Found, cache: CompileCache) -> _Entry:
+    dialect, file = found.dialect, found.file
+    try:
+        with open(file, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        return _Entry("", dialect.name, file, (), SpecError.single(file, 1, 1, f"cannot read the file: {exc.strerror}"))
+    digest = file_digest(dialect.name, file, raw)
+    cached = cache.load(digest, "entry")
+    if isinstance(cached, _Entry) and cached.digest == digest:
         return cached
     try:
-        text = raw.decode("utf-8")
+        parsed = dialect.read(file, raw.decode("utf-8"))
+        keys = tuple(dialect.group_keys(parsed))
     except UnicodeDecodeError as exc:
-        return _Entry(digest, spec_file, None, SpecError.single(spec_file, 1, 1, f"the file is not UTF-8 text ({exc.reason})",
-                                                     "save it as UTF-8"))
-    try:
-        spec = ame.read(spec_file, text)
+        entry = _Entry(digest, dialect.name, file, (), _not_utf8(file, raw, exc))
     except SpecError as exc:
-        entry = _Entry(digest, spec_file, None, exc)
+        entry = _Entry(digest, dialect.name, file, (), exc)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: this file's error, never the folder's; not cached
+        return _Entry(digest, dialect.name, file, (), SpecError([_bug(file, "reading", exc)]))
     else:
-        entry = _Entry(digest, spec_file, spec.project.name, None, spec=spec)
-        cache.put_spec(digest, spec)
-    cache.put(entry)
+        entry = _Entry(digest, dialect.name, file, keys, None, parsed=parsed)
+        cache.store(digest, "parsed", parsed)
+    cache.store(digest, "entry", entry)
     return entry
 
 
-def _still_valid(compiled: _Compiled, index: dict[str, _Entry]) -> bool:
-    for project, digest in compiled.depends_on.items():
-        current = index.get(project)
-        if current is None or current.digest != digest:
-            return False
-    return all(os.path.isfile(path) == existed for path, existed in compiled.checked_files.items())
+def _parsed(entry: _Entry, cache: CompileCache) -> Any:
+    if entry.parsed is None:
+        entry.parsed = cache.load(entry.digest, "parsed")
+    if entry.parsed is None:
+        with open(entry.file, encoding="utf-8") as fh:
+            entry.parsed = REGISTRY[entry.dialect].read(entry.file, fh.read())
+        cache.store(entry.digest, "parsed", entry.parsed)
+    return entry.parsed
 
 
-def _normalise(entry: _Entry, index: dict[str, _Entry], cache: _Cache, only_dag_id: str | None) -> _Compiled:
-    def lookup(name: str) -> ame.ParsedSpec | None:
-        found = index.get(name)
-        return found.parsed(cache) if found is not None else None
+# -- groups --------------------------------------------------------------------------------------------------------
 
+def _group(key: str, members: list[_Entry], cache: CompileCache) -> Group[Any]:
+    return Group(key, tuple(SpecFile(e.file, _parsed(e, cache)) for e in members))
+
+
+class _Lookup:
+    """A dialect's groups as ``contract.Lookup``, recording what the normalisation looked at."""
+
+    def __init__(self, groups: dict[str, list[_Entry]], cache: CompileCache) -> None:
+        self.groups = groups
+        self.cache = cache
+        self.used: dict[str, tuple[str, ...]] = {}
+        self.keys_used: tuple[str, ...] | None = None
+
+    def group(self, key: str) -> Group[Any] | None:
+        members = self.groups.get(key, [])
+        self.used[key] = tuple(e.digest for e in members)
+        return _group(key, members, self.cache) if members else None
+
+    def keys(self) -> list[str]:
+        self.keys_used = tuple(sorted(self.groups))
+        return list(self.keys_used)
+
+
+def _fingerprint(path: str) -> tuple[int, int] | None:
     try:
-        result = ame.normalise(entry.parsed(cache), lookup, index, only_dag_id)
-    except SpecError as exc:
-        # Which projects were consulted before the error is unknown here; depending on all makes it safe.
-        return _Compiled({n: e.digest for n, e in index.items()}, {}, [], [], exc)
-    depends = {name: index[name].digest for name in result.depends_on if name in index}
-    return _Compiled(depends, result.checked_files, result.workflows,
-                     [w for w in result.warnings if w.severity is Severity.WARNING], None)
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size) if os.path.isfile(path) else None
 
 
-def _index(entries: dict[str, _Entry], result: Compilation, cache: _Cache) -> dict[str, _Entry]:
-    """Projects by name; a name used by two files is an error in the second one."""
-    index: dict[str, _Entry] = {}
-    for spec_file, entry in entries.items():
-        name = entry.project_name
-        if name is None:
-            continue
-        if name in index:
-            m = entry.parsed(cache).doc.mark(("name",))
-            result.errors[spec_file] = SpecError.single(
-                spec_file, m.line, m.column, f"project name '{name}' is also used by {index[name].file}",
-                "give one of the two projects another `name`; DAG ids and cross-project references use it")
-            continue
-        index[name] = entry
-    return index
+def _still_valid(result: _GroupResult, members: list[_Entry], groups: dict[str, list[_Entry]]) -> bool:
+    if result.members != tuple(e.digest for e in members):
+        return False
+    if result.keys is not None and result.keys != tuple(sorted(groups)):
+        return False
+    for key, digests in result.lookups.items():
+        if tuple(e.digest for e in groups.get(key, [])) != digests:
+            return False
+    return all(_fingerprint(path) == seen for path, seen in result.files.items())
+
+
+def _normalise(dialect: Dialect[Any], key: str, members: list[_Entry], groups: dict[str, list[_Entry]],
+               cache: CompileCache, only_dag_id: str | None) -> tuple[_GroupResult, bool]:
+    """The group's result, and whether it may be cached (not when a bug of ours interrupted it)."""
+    lookup = _Lookup(groups, cache)
+    files: tuple[str, ...] = ()
+    workflows: list[ir.Workflow] = []
+    cacheable = True
+    try:
+        normalised = dialect.normalise(_group(key, members, cache), lookup, only_dag_id)
+        workflows, files = list(normalised.workflows), tuple(normalised.files)
+        diagnostics = {file: list(found) for file, found in normalised.diagnostics.items()}
+    except SpecError as exc:  # the contract asks for diagnostics, but an error raised is still an error
+        mine = {e.file for e in members}
+        diagnostics = {e.file: [] for e in members}
+        for d in exc.diagnostics:
+            diagnostics[d.file if d.file in mine else members[0].file].append(d)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: an error of this group's files, never the folder's
+        diagnostics = {e.file: [_bug(e.file, "compiling", exc)] for e in members}
+        cacheable = False
+    result = _GroupResult(tuple(e.digest for e in members), lookup.used, lookup.keys_used,
+                          {path: _fingerprint(path) for path in files}, workflows, diagnostics)
+    return result, cacheable
 
 
 def compile_paths(paths: Iterable[str], only_dag_id: str | None = None) -> Compilation:
-    """Compile every AME file under ``paths``. With ``only_dag_id``, workflows of other projects are not
-    normalised (they are still read, for cross-project templates and data sets)."""
+    """Compile every spec file under ``paths``. With ``only_dag_id``, only the groups that can produce that DAG
+    are normalised (every file is still read, for lookups across groups)."""
     result = Compilation()
-    cache = _Cache()
-    entries: dict[str, _Entry] = {}
+    cache = CompileCache()
+    groups: dict[str, dict[str, list[_Entry]]] = {name: {} for name in REGISTRY}
     for root in paths:
-        for spec_file, losers in _spec_files(root):
-            for loser in losers:
-                result.warnings.append(Diagnostic(
-                    loser, 1, 1, f"ignored: {os.path.basename(spec_file)} in the same folder is used instead",
-                    f"keep one spec file per folder; delete {os.path.basename(loser)} or merge it into "
-                    f"{os.path.basename(spec_file)}", Severity.WARNING))
-            try:
-                entries[spec_file] = _read_entry(spec_file, cache)
-            except OSError as exc:
-                result.errors[spec_file] = SpecError.single(spec_file, 1, 1, f"cannot read the file: {exc.strerror}")
-
-    for spec_file, entry in entries.items():
-        if entry.error is not None:
-            result.errors[spec_file] = entry.error
-    index = _index(entries, result, cache)
-    wanted_project = only_dag_id.split(".", 1)[0] if only_dag_id else None
+        for found in discover(root, result):
+            entry = _read_entry(found, cache)
+            if entry.error is not None:
+                result.add(entry.file, entry.error.diagnostics)
+            for key in entry.keys:
+                groups[entry.dialect].setdefault(key, []).append(entry)
 
     workflows: list[ir.Workflow] = []
-    for name, entry in index.items():
-        spec_file = entry.file
-        if wanted_project is not None and name != wanted_project:
-            continue
-        compiled = entry.compiled
-        if compiled is None or not _still_valid(compiled, index):
-            compiled = _normalise(entry, index, cache, only_dag_id)
-            if only_dag_id is None:  # a partial normalisation (one DAG) is not the file's result: not cached
-                entry.compiled = compiled
-                cache.put(entry)
-        result.warnings.extend(compiled.warnings)
-        if compiled.error is not None:
-            result.errors[spec_file] = compiled.error
-            continue
-        workflows.extend(wf for wf in compiled.workflows if only_dag_id is None or wf.dag_id == only_dag_id)
+    for name, by_key in groups.items():
+        dialect = REGISTRY[name]
+        wanted = None if only_dag_id is None else set(dialect.groups_of_dag_id(only_dag_id))
+        for key, members in by_key.items():
+            if wanted is not None and key not in wanted:
+                continue
+            holder = members[0]
+            compiled = holder.groups.get(key)
+            if compiled is None or not _still_valid(compiled, members, by_key):
+                compiled, cacheable = _normalise(dialect, key, members, by_key, cache, only_dag_id)
+                if only_dag_id is None and cacheable:  # a partial normalisation (one DAG) is not the group's result
+                    holder.groups[key] = compiled
+                    cache.store(holder.digest, "entry", holder)
+            for file, diagnostics in compiled.diagnostics.items():
+                result.add(file, diagnostics)
+            workflows.extend(wf for wf in compiled.workflows if only_dag_id is None or wf.dag_id == only_dag_id)
 
     result.workflows, clashes = _duplicate_ids(workflows)
-    for spec_file, err in clashes.items():
-        result.errors.setdefault(spec_file, SpecError([])).diagnostics.extend(err.diagnostics)
+    for diagnostic in clashes:
+        result.add(diagnostic.file, [diagnostic])
     return result
 
 
-def _duplicate_ids(workflows: list[ir.Workflow]) -> tuple[list[ir.Workflow], dict[str, SpecError]]:
+def _duplicate_ids(workflows: list[ir.Workflow]) -> tuple[list[ir.Workflow], list[Diagnostic]]:
+    """The first workflow of each DAG id, and an error at each later definition naming the first one."""
     first: dict[str, ir.Workflow] = {}
-    errors: dict[str, SpecError] = {}
+    errors: list[Diagnostic] = []
     kept: list[ir.Workflow] = []
     for wf in workflows:
         if wf.dag_id in first:
-            other = first[wf.dag_id].source_file
-            errors.setdefault(wf.source_file, SpecError([])).diagnostics.append(Diagnostic(
-                wf.source_file, 1, 1, f"DAG id '{wf.dag_id}' is also defined by {other}",
-                "give one of the two projects another `name`"))
+            at = wf.origin
+            errors.append(Diagnostic(at.file, at.line, at.column,
+                                     f"DAG id '{wf.dag_id}' is also defined at {first[wf.dag_id].origin}",
+                                     "DAG ids are unique in the DAG folder: rename one of the two"))
             continue
         first[wf.dag_id] = wf
         kept.append(wf)

@@ -42,7 +42,7 @@ def pod_of(op_class: type, run: ir.TaskRun, settings: Any = None, **kwargs: Any)
 def test_run_pod_env_resources_and_secrets() -> None:
     run = task_run(
         env=(ir.EnvVar("B", "2"), ir.EnvVar("A", "$(B)-1")),
-        secrets=(ir.SecretRef("ame", "db-password", "DB_PASSWORD"),),
+        secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "db-password", "DB_PASSWORD"),),
         resources=ir.Resources(cpu="2", memory="4Gi", storage="20Gi", gpu=1, extra=(("amd.com/gpu", "1"),)),
         timeout_seconds=600,
     )
@@ -94,7 +94,7 @@ def test_image_from_the_task_wins() -> None:
 
 
 def test_vault_secrets_need_a_role_then_use_injector_annotations() -> None:
-    run = task_run(secrets=(ir.SecretRef("vault", "secret/data/api", "API_TOKEN", vault="main"),))
+    run = task_run(secrets=(ir.SecretRef(ir.SecretStore.VAULT, "secret/data/api", "API_TOKEN", vault="main"),))
     with pytest.raises(KubernetesSpecError, match="vault_role"):
         pod_of(KubernetesRunOperator, run)
     pod = pod_of(KubernetesRunOperator, run, cfg(vault_role="taskspec"))
@@ -108,10 +108,11 @@ def test_vault_secrets_need_a_role_then_use_injector_annotations() -> None:
 
 
 def test_secret_names_follow_the_key() -> None:
-    pod = pod_of(KubernetesRunOperator, task_run(secrets=(ir.SecretRef("ame", "blob_storage_key", "KEY"),)))
+    pod = pod_of(KubernetesRunOperator,
+                 task_run(secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "blob_storage_key", "KEY"),)))
     assert pod["spec"]["containers"][0]["env"][-1]["valueFrom"]["secretKeyRef"]["name"] == "blob-storage-key"
     with pytest.raises(KubernetesSpecError, match="cannot name a Kubernetes Secret"):
-        pod_of(KubernetesRunOperator, task_run(secrets=(ir.SecretRef("ame", "my secret!", "X"),)))
+        pod_of(KubernetesRunOperator, task_run(secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "my secret!", "X"),)))
 
 
 def test_commands_are_not_jinja_templates() -> None:

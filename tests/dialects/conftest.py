@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from airflow_taskspec import resolve
+from airflow_taskspec import compile_cache
 
 PROJECT_FILES = ("requirements.txt", "pyproject.toml", "poetry.lock", "Pipfile", "Pipfile.lock", "MLproject")
 
@@ -15,7 +15,7 @@ PROJECT_FILES = ("requirements.txt", "pyproject.toml", "poetry.lock", "Pipfile",
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # Each test gets its own compile cache so results never leak between tests.
-    monkeypatch.setenv(resolve.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture

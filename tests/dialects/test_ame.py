@@ -181,9 +181,9 @@ def test_every_secret_form_becomes_an_env_var_secret(write_project, dag_folder):
         """)
     run = only_run(workflow(compile_folder(dag_folder), "p.t"))
     assert run.secrets == (
-        ir.SecretRef("ame", "blob_storage_key", "BLOB"),
-        ir.SecretRef("ame", "real_form", "REAL"),
-        ir.SecretRef("vault", "path/to/secret", "COMPANY", "company_vault"),
+        ir.SecretRef(ir.SecretStore.PLATFORM, "blob_storage_key", "BLOB"),
+        ir.SecretRef(ir.SecretStore.PLATFORM, "real_form", "REAL"),
+        ir.SecretRef(ir.SecretStore.VAULT, "path/to/secret", "COMPANY", "company_vault"),
     )
 
 
@@ -272,7 +272,7 @@ def test_template_merge_precedence(write_project, dag_folder):
     run = only_run(workflow(compile_folder(dag_folder), "main.train"))
     assert run.resources.cpu == "8" and run.resources.memory == "10G"  # map merged, task wins per key
     assert run.env == (ir.EnvVar("MODE", "task"), ir.EnvVar("KEEP", "from_template"))  # by key, order kept
-    assert run.secrets == (ir.SecretRef("ame", "task_key", "STORE"),)  # by injectAs, task wins
+    assert run.secrets == (ir.SecretRef(ir.SecretStore.PLATFORM, "task_key", "STORE"),)  # by injectAs, task wins
     assert run.source.folder == str(dag_folder / "main")  # the task runs in its own project
 
 
@@ -457,7 +457,7 @@ def test_pipeline_steps_parallel_nested_and_with_their_own_settings(write_projec
     assert one.env == (ir.EnvVar("LEVEL", "pipeline"),)
     assert two.env == (ir.EnvVar("LEVEL", "step"),)
     assert (two.resources.memory, two.resources.cpu) == ("2Gi", "1")
-    assert two.secrets == (ir.SecretRef("ame", "k", "TOKEN"),)
+    assert two.secrets == (ir.SecretRef(ir.SecretStore.PLATFORM, "k", "TOKEN"),)
     assert [r.recipe.command for r in ir.task_runs(graph.steps[1])] == ["a", "b"]
 
 
@@ -530,9 +530,10 @@ def test_data_set_across_two_project_folders(write_project, dag_folder):
     assert producer.produces == ("ame://anotherproject/somedataset",)
     assert only_run(producer).publishes[0].path == "data/some"
     uses = only_run(workflow(c, "artifact_example.artifact_task")).data_sets
-    remote = ir.DataSetUse("anotherproject", "somedataset", "data/some", "anotherproject.fetch", "2Gi")
+    remote = ir.DataSetUse("anotherproject", "somedataset", "data/some", "ame://anotherproject/somedataset",
+                           "anotherproject.fetch", "2Gi")
     assert uses == (remote, remote, ir.DataSetUse("artifact_example", "local", "data/local",
-                                                  "artifact_example.make_local"))
+                                                  "ame://artifact_example/local", "artifact_example.make_local"))
     assert workflow(c, "artifact_example.make_local").produces == ("ame://artifact_example/local",)
 
 

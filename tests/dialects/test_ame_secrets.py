@@ -27,7 +27,7 @@ def test_a_secret_does_not_leak_into_doc_md_or_the_rendered_task(write_project, 
         """)
     c = resolve.compile_paths([str(dag_folder)])
     (wf,) = c.workflows
-    assert ir.task_runs(wf.graph)[0].secrets == (ir.SecretRef("ame", "blob_storage_key", "BLOB"),)
+    assert ir.task_runs(wf.graph)[0].secrets == (ir.SecretRef(ir.SecretStore.PLATFORM, "blob_storage_key", "BLOB"),)
     assert SECRET_VALUE.encode() not in pickle.dumps(wf)
 
     dag = build.build_dag(wf, for_settings(settings()))

@@ -73,3 +73,18 @@ def test_validate_reports_hostile_files_and_still_compiles_the_good_one(tmp_path
     for name in ("recursive", "bomb", "deep"):
         assert f"{tmp_path / name / 'ame.yaml'}:2:" in proc.stderr
     assert "1 DAG(s) compiled, 3 file(s) with errors" in proc.stderr
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("A: null\n", "1:1: error: missing required key 'name'"),  # an unknown capitalised key crashed the mapping
+    ("Name: x\n", "1:1: error: unknown key 'Name'"),
+    ("name: x\nTasks: []\n", "2:1: error: unknown key 'Tasks'"),
+])
+def test_capitalised_keys_are_keys_not_pydantic_branch_names(text: str, expected: str, tmp_path: Path) -> None:
+    from airflow_taskspec import resolve
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "ame.yaml").write_text(text)
+    formatted = [d.format() for d in resolve.compile_paths([str(tmp_path)]).diagnostics()]
+    assert any(f.startswith(f"{tmp_path / 'p' / 'ame.yaml'}:{expected}") for f in formatted), formatted
+    assert not any("bug in taskspec" in f for f in formatted), formatted

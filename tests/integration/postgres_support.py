@@ -1,6 +1,6 @@
 """A throw-away PostgreSQL server (Debian's packages) for tests that run Airflow as production does.
 
-    with throwaway_postgres(tmp_path) as url:   # postgresql+psycopg2://airflow@127.0.0.1:PORT/airflow
+    with throwaway_postgres() as url:   # postgresql+psycopg2://airflow@127.0.0.1:PORT/airflow
         ...
 
 initdb as the ``postgres`` user (PostgreSQL refuses to run as root), a free loopback port, the socket in the
@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,14 +39,18 @@ def _as_postgres(*cmd: str) -> list[str]:
 
 
 @contextmanager
-def throwaway_postgres(base: Path) -> Iterator[str]:
+def throwaway_postgres() -> Iterator[str]:
     bin_dir, port = _bin_dir(), _free_port()
-    root = base / "pg"
-    root.mkdir(parents=True)
+    # Not below pytest's tmp_path: its folders are private to root, and the server runs as `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="taskspec-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     data = root / "data"
-    run = lambda *cmd: subprocess.run(_as_postgres(*cmd), check=True, capture_output=True, text=True)
+    def run(*cmd: str) -> None:
+        proc = subprocess.run(_as_postgres(*cmd), capture_output=True, text=True, check=False)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stdout}{proc.stderr}")
+
     run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "airflow")
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
     run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
@@ -56,3 +61,4 @@ def throwaway_postgres(base: Path) -> Iterator[str]:
     finally:
         subprocess.run(_as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
                        capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)

@@ -32,7 +32,7 @@ def test_thirty_concurrent_runs_on_postgres(tmp_path: Path) -> None:
     dags = tmp_path / "dags"
     shutil.copytree(REPO / "dags", dags, ignore=shutil.ignore_patterns("__pycache__", "peach_demo"))
     store, workspaces, envs = tmp_path / "store", tmp_path / "ws", tmp_path / "envs"
-    with throwaway_postgres(tmp_path) as db_url:
+    with throwaway_postgres() as db_url:
         env = {
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

@@ -101,7 +101,7 @@ def resolve_secrets(secrets: tuple[ir.SecretRef, ...], settings: Settings) -> di
 
     values: dict[str, str] = {}
     for secret in secrets:
-        if secret.store == "ame":
+        if secret.store is ir.SecretStore.PLATFORM:
             name = settings.secret_variable_prefix + secret.key
             try:
                 value = Variable.get(name)

@@ -1,1 +1,19 @@
-"""Input formats. Each dialect turns one spec file into the IR; nothing outside this package knows them."""
+"""The input formats taskspec reads: one package per dialect, one line per dialect in ``REGISTRY``.
+
+A dialect implements ``contract.Dialect``; everything after it (``resolve``, ``build``, the backends) sees only
+the IR. Modules here that are not a dialect are shared by dialects: ``yaml`` (the YAML loader that keeps lines
+and tags), ``diagnostics`` (did-you-mean, pydantic errors -> file:line:column), ``resources``, ``schedules``,
+``env`` (checks of what Kubernetes and Airflow accept) and ``json_schema``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ame
+from .contract import Dialect, FilePattern, Group, Lookup, Normalised, SpecFile, project_folder
+
+REGISTRY: dict[str, Dialect[Any]] = {d.name: d for d in (ame.DIALECT,)}
+"""Every dialect by name. Discovery offers a file to the dialects in this order; the first that claims it reads it."""
+
+__all__ = ["REGISTRY", "Dialect", "FilePattern", "Group", "Lookup", "Normalised", "SpecFile", "project_folder"]

@@ -1,0 +1,73 @@
+"""AME (``ame.yaml`` / ``ame.yml``): one file per project folder, one group per project name.
+
+``read`` (YAML text -> ``ParsedSpec``: generation check, legacy keys, pydantic models), then ``normalise`` (one
+project -> Workflows), which looks up the other projects of the DAG folder for cross-project templates and
+data sets. Modules: ``models`` (the format), ``legacy`` (older generations), ``parse``, ``templates`` (how tasks
+combine), ``normalise``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ...errors import Diagnostic
+from .. import json_schema
+from ..contract import FilePattern, Group, Lookup, Normalised
+from .models import Project
+from .normalise import asset_uri, normalise
+from .parse import ParsedSpec, read
+
+SPEC_FILE_NAMES = ("ame.yaml", "ame.yml")  # in order of preference when a folder has both
+
+__all__ = ["DIALECT", "SPEC_FILE_NAMES", "ParsedSpec", "asset_uri", "normalise", "read"]
+
+
+class _ProjectNames:
+    """The folder's project names, asked for only when an error hint lists them (which then depends on them)."""
+
+    def __init__(self, lookup: Lookup[ParsedSpec]) -> None:
+        self.lookup = lookup
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lookup.keys())
+
+
+class AmeDialect:
+    name = "ame"
+    patterns: tuple[FilePattern, ...] = (FilePattern(SPEC_FILE_NAMES, first_only=True),)
+
+    def read(self, path: str, text: str) -> ParsedSpec:
+        return read(path, text)
+
+    def group_keys(self, parsed: ParsedSpec) -> tuple[str, ...]:
+        return (parsed.project.name,)
+
+    def groups_of_dag_id(self, dag_id: str) -> tuple[str, ...]:
+        return (dag_id.split(".", 1)[0],)  # `<project>.<task>`, `<project>.<model>.training`
+
+    def normalise(self, group: Group[ParsedSpec], lookup: Lookup[ParsedSpec],
+                  only_dag_id: str | None = None) -> Normalised:
+        first, *others = group.files
+
+        def project(name: str) -> ParsedSpec | None:
+            found = lookup.group(name)
+            return found.files[0].parsed if found is not None else None
+
+        # Looked up through the module at call time, so tests can observe it.
+        result = normalise(first.parsed, project, _ProjectNames(lookup), only_dag_id)
+        for other in others:  # a project name is one project: the first file (in path order) has it
+            m = other.parsed.doc.mark(("name",))
+            result.diagnostics[other.path] = [Diagnostic(
+                other.path, m.line, m.column, f"project name '{group.key}' is also used by {first.path}",
+                "give one of the two projects another `name`; DAG ids and cross-project references use it")]
+        return result
+
+    def json_schema(self) -> dict[str, Any]:
+        return json_schema.from_models(
+            Project, "AME task file (ame.yaml) as accepted by taskspec",
+            "YAML tags are written as the property '!tag' (e.g. executor: !poetry -> {\"!tag\": \"poetry\"}). "
+            "See docs/ame.md.")
+
+
+DIALECT = AmeDialect()

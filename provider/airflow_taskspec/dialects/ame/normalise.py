@@ -1,0 +1,443 @@
+"""One AME project -> Workflows: each named task, each model's training and each data set's producing task
+becomes one DAG, built independently, so an error in one does not drop the others.
+
+Cross-project templates and data sets are found through ``lookup`` (the other projects of the DAG folder).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+from ... import ir
+from ...errors import Diagnostic, SpecError
+from .. import env, resources, schedules
+from ..contract import Normalised
+from ..diagnostics import dedupe, did_you_mean, one_of, warning
+from .models import (
+    DEFAULT_MLFLOW_COMMAND,
+    EXECUTOR_PROJECT_FILES,
+    EXECUTOR_TAGS,
+    DataSet,
+    DataSetRef,
+    Model,
+    Task,
+    Triggers,
+)
+from .parse import ParsedSpec
+from .templates import merge, settings_of, template_key
+
+Lookup = Callable[[str], "ParsedSpec | None"]
+"""Finds a project of the DAG folder by its name (for cross-project templates and data sets)."""
+
+SECRET_STORES = {"ame": ir.SecretStore.PLATFORM, "vault": ir.SecretStore.VAULT}
+"""AME's own secret store is the deployment's (`!ame`); `!vault` is HashiCorp Vault."""
+
+
+def asset_uri(project: str, data_set: str) -> str:
+    """The Airflow Asset an AME data set is."""
+    return f"ame://{project}/{data_set}"
+
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A project and a position inside its file: where a task, template or reference was written."""
+
+    spec: ParsedSpec
+    path: tuple[Any, ...]
+
+    def at(self, *more: Any) -> _Place:
+        return _Place(self.spec, self.path + more)
+
+    def error(self, message: str, hint: str = "", *, key: bool = False) -> SpecError:
+        return self.spec.doc.error(self.path, message, hint, key=key)
+
+    def origin(self) -> ir.Origin:
+        m = self.spec.doc.mark(self.path)
+        return ir.Origin(self.spec.doc.file, m.line, m.column)
+
+
+class _Normaliser:
+    """Turns one validated project into Workflows."""
+
+    def __init__(self, spec: ParsedSpec, lookup: Lookup, project_names: Iterable[str]) -> None:
+        self.spec = spec
+        self.lookup = lookup
+        self._project_names = project_names
+        self.project = spec.project
+        self.checked_files: dict[str, bool] = {}
+        self.warnings: list[Diagnostic] = []
+
+    @property
+    def project_names(self) -> list[str]:
+        # Only error hints list them; listing them makes the result depend on every project of the folder.
+        return sorted(self._project_names)
+
+    # -- workflows ---------------------------------------------------------------------------------------------
+    def workflows(self, only_dag_id: str | None = None) -> tuple[list[ir.Workflow], list[Diagnostic]]:
+        """Every DAG of the project that compiles, and the errors of those that do not."""
+        broken = self.spec.broken
+        builders: list[tuple[str, Callable[[], ir.Workflow]]] = []
+        for i, task in enumerate(self.project.tasks or []):
+            if ("tasks", i) in broken:
+                continue
+            if task.name:
+                builders.append((self.dag_id(task.name), partial(self.task_workflow, i, task)))
+            else:
+                self.warnings.append(warning(self.spec.doc, ("tasks", i),
+                                             "this task has no `name`, so it gets no DAG", "add `name:`"))
+        for i, model in enumerate(self.project.models or []):
+            if ("models", i) in broken:
+                continue
+            builders.append((self.dag_id(model.name, "training"), partial(self.model_workflow, i, model)))
+        for i, data_set in enumerate(self.project.dataSets or []):
+            if ("dataSets", i) not in broken and data_set.task.taskRef is None:
+                builders.append((self.producer_dag_id(data_set), partial(self.data_set_workflow, i, data_set)))
+        errors: list[Diagnostic] = []
+        out: list[ir.Workflow] = []
+        for dag_id, build in builders:
+            if only_dag_id is not None and dag_id != only_dag_id:
+                continue
+            try:
+                out.append(build())
+            except SpecError as exc:
+                errors.extend(exc.diagnostics)
+        return self._with_produces(out), dedupe(errors)
+
+    def dag_id(self, *parts: str) -> str:
+        return ".".join((self.project.name,) + parts)
+
+    def producer_dag_id(self, data_set: DataSet) -> str:
+        task = data_set.task
+        return self.dag_id(task.ref_name or task.name or data_set.name)
+
+    def _workflow(self, dag_id: str, place: _Place, title: str, description: str, graph: ir.Step,
+                  schedule: ir.Schedule, extra_warnings: tuple[str, ...] = ()) -> ir.Workflow:
+        file_warnings = tuple(d.format() for d in self.spec.warnings) + extra_warnings
+        return ir.Workflow(
+            dag_id=dag_id, title=title, origin=place.origin(), source_text=self.spec.doc.text,
+            graph=_unique_names(graph), description=description, tags=("ame", self.project.name),
+            schedule=schedule, warnings=file_warnings,
+        )
+
+    def task_workflow(self, index: int, task: Task) -> ir.Workflow:
+        assert task.name is not None
+        place = _Place(self.spec, ("tasks", index))
+        resolved = self.expand(task, place, stack=())
+        return self._workflow(self.dag_id(task.name), place, f"{self.project.name} / {task.name}",
+                              f"AME task `{task.name}` of project `{self.project.name}`",
+                              self.step(resolved, place, stack=(task.name,), top=True),
+                              _schedule(resolved.triggers))
+
+    def model_workflow(self, index: int, model: Model) -> ir.Workflow:
+        place = _Place(self.spec, ("models", index))
+        training_place = place.at("training", "task")
+        training = self.expand(model.training.task, training_place, stack=())
+        graph = self.step(training, training_place, stack=(), top=True)
+        validation = model.validationTask or (model.validation.task if model.validation else None)
+        if validation is not None:
+            vplace = place.at("validationTask") if model.validationTask else place.at("validation", "task")
+            checked = self.step(self.expand(validation, vplace, stack=()), vplace, stack=())
+            graph = ir.Sequence((graph, checked))
+        schedule = (schedules.to_ir(model.training.schedule) if model.training.schedule
+                    else _schedule(training.triggers))
+        notes = ((f"model '{model.name}': deployment is not supported by taskspec; only training"
+                  f"{' and validation' if validation else ''} run here"),) if model.deployment is not None else ()
+        return self._workflow(self.dag_id(model.name, "training"), place,
+                              f"{self.project.name} / {model.name} training",
+                              f"Training of AME model `{model.name}` of project `{self.project.name}`"
+                              + (", then its validation task" if validation else ""), graph, schedule, notes)
+
+    def data_set_workflow(self, index: int, data_set: DataSet) -> ir.Workflow:
+        place = _Place(self.spec, ("dataSets", index, "task"))
+        task = data_set.task if data_set.task.name else data_set.task.model_copy(update={"name": data_set.name})
+        resolved = self.expand(task, place, stack=())
+        top_level = {t.name for t in self.project.tasks or []}
+        if task.name in top_level:
+            raise place.at("name").error(
+                f"data set '{data_set.name}': its task is named '{task.name}', like a task of this project, "
+                "so both would be the same DAG", f"write `taskRef: {task.name}` to use that task, or rename this one")
+        return self._workflow(self.producer_dag_id(data_set), place, f"{self.project.name} / {task.name}",
+                              f"Produces AME data set `{data_set.name}` of project `{self.project.name}`",
+                              self.step(resolved, place, stack=(str(task.name),), top=True),
+                              _schedule(resolved.triggers))
+
+    def _with_produces(self, workflows: list[ir.Workflow]) -> list[ir.Workflow]:
+        """Mark each data set's producer DAG: the URI it publishes, and the path its last steps write."""
+        produced: dict[str, list[DataSet]] = {}
+        for i, data_set in enumerate(self.project.dataSets or []):
+            if ("dataSets", i) in self.spec.broken:
+                continue
+            produced.setdefault(self.producer_dag_id(data_set), []).append(data_set)
+        out = []
+        for wf in workflows:
+            data_sets = produced.get(wf.dag_id, [])
+            if not data_sets:
+                out.append(wf)
+                continue
+            uses = tuple(ir.DataSetUse(self.project.name, ds.name, ds.path, asset_uri(self.project.name, ds.name),
+                                       wf.dag_id, ds.size) for ds in data_sets)
+            out.append(replace(wf, produces=tuple(u.uri for u in uses), graph=_mark_outputs(wf.graph, uses)))
+        return out
+
+    # -- tasks -------------------------------------------------------------------------------------------------
+    def expand(self, task: Task, place: _Place, stack: tuple[str, ...]) -> Task:
+        """The task with its templates applied and, for a taskRef, merged over the task it names."""
+        task = self.apply_template(task, place, chain=())
+        if task.taskRef is None:
+            return task
+        ref = str(task.ref_name)
+        target_index, target = self.find_task(ref, place)
+        if ref in stack:
+            raise place.at(_ref_key(place)).error(f"task references form a cycle: {' -> '.join(stack + (ref,))}",
+                                                  "a task cannot run itself; remove one of the references")
+        target_place = _Place(self.spec, ("tasks", target_index))
+        inner = self.expand(target, target_place, stack + (ref,))
+        merged = merge(inner, settings_of(task))
+        return merged.model_copy(update={"name": task.name or target.name, "triggers": task.triggers or inner.triggers})
+
+    def find_task(self, ref: str, place: _Place) -> tuple[int, Task]:
+        for i, t in enumerate(self.project.tasks or []):
+            if t.name == ref:
+                _usable(self.spec, "tasks", i, f"task '{ref}'", place.at(_ref_key(place)))
+                return i, t
+        names = [t.name for t in self.project.tasks or [] if t.name]
+        raise place.at(_ref_key(place)).error(
+            f"taskRef '{ref}' names no task of project '{self.project.name}'",
+            did_you_mean(ref, names) or f"tasks in this project: {one_of(names) or 'none'}")
+
+    def apply_template(self, task: Task, place: _Place, chain: tuple[str, ...]) -> Task:
+        if task.fromTemplate is None:
+            return task
+        project_name, name = template_key(task.fromTemplate, place.spec.project.name)
+        key = f"{project_name}.{name}"
+        if key in chain:
+            raise place.at("fromTemplate").error(f"templates form a cycle: {' -> '.join(chain + (key,))}",
+                                                 "remove `fromTemplate` from one of these templates", key=True)
+        owner = self.project_named(project_name, place)
+        templates = owner.project.templates or []
+        for i, template in enumerate(templates):
+            if template.name == name:
+                _usable(owner, "templates", i, f"template '{key}'", place.at("fromTemplate"))
+                base = self.apply_template(template, _Place(owner, ("templates", i)), chain + (key,))
+                merged = merge(base, task)
+                return merged.model_copy(update={"name": task.name})
+        names = [t.name for t in templates if t.name]
+        raise place.at("fromTemplate").error(
+            f"fromTemplate: project '{project_name}' has no template '{name}'",
+            did_you_mean(name, names) or f"templates in '{project_name}': {one_of(names) or 'none'}")
+
+    def project_named(self, name: str, place: _Place) -> ParsedSpec:
+        if name == place.spec.project.name:
+            return place.spec
+        if name == self.project.name:
+            return self.spec
+        found = self.lookup(name)
+        if found is None:
+            raise place.at("fromTemplate" if "fromTemplate" in _raw(place) else ()).error(
+                f"no AME project named '{name}' in the DAG folder",
+                did_you_mean(name, self.project_names) or f"projects found: {one_of(self.project_names) or 'none'}")
+        return found
+
+    def step(self, task: Task, place: _Place, stack: tuple[str, ...], top: bool = False) -> ir.Step:
+        """An expanded task as a graph: a pipeline becomes a Sequence (nested lists Parallel), else a TaskRun."""
+        if not top and "triggers" in _raw(place):
+            self.warnings.append(warning(self.spec.doc, place.path,
+                                         f"`triggers` of pipeline step '{task.name}' are ignored",
+                                         "schedules belong to the task that is the DAG (the pipeline itself)"))
+        if task.pipeline is not None:
+            inherited = settings_of(task)
+            name = task.name
+            out: list[ir.Step] = []
+            for i, item in enumerate(task.pipeline):
+                if isinstance(item, list):
+                    out.append(ir.Parallel(tuple(self.child(c, inherited, place.at("pipeline", i, j), stack, name)
+                                                 for j, c in enumerate(item))))
+                else:
+                    out.append(self.child(item, inherited, place.at("pipeline", i), stack, name))
+            return ir.Sequence(tuple(out))
+        if task.executor is None:
+            raise self.no_executor(task, place)
+        return self.task_run(task, place)
+
+    def child(self, item: Task, inherited: Task, place: _Place, stack: tuple[str, ...], parent: str | None) -> ir.Step:
+        resolved = merge(inherited, self.expand(item, place, stack)) if inherited.model_fields_set else \
+            self.expand(item, place, stack)
+        if resolved.name is None:
+            raise place.error("a pipeline step needs a `name` (or a `taskRef` to a named task)",
+                              "add `name: <step>`")
+        next_stack = stack + ((item.ref_name,) if item.ref_name else ())
+        return self.step(resolved, place, next_stack)
+
+    def no_executor(self, task: Task, place: _Place) -> SpecError:
+        legacy = [k for k in self.spec.legacy_keys.get(place.path, []) if k in ("command", "runcommand", "taskType",
+                                                                               "task_type", "templateRef")]
+        if legacy:
+            keys = ", ".join(f"`{k}`" for k in legacy)
+            hint = (f"{keys} {'are' if len(legacy) > 1 else 'is'} from older AME files: the executor replaced them. "
+                    "Write `executor: !pipEnv` (or !poetry, !pip, !mlflow, !custom) with `command:` under it")
+        else:
+            hint = ("add `executor: !pip` with `pythonVersion:` and `command:`, refer to another task with "
+                    "`taskRef: NAME`, or use `fromTemplate` with a template that has an executor")
+        return place.error(f"task '{task.name}' has no executor", hint)
+
+    def task_run(self, task: Task, place: _Place) -> ir.TaskRun:
+        assert task.executor is not None and task.name is not None
+        ex = task.executor
+        kind = EXECUTOR_TAGS[ex.kind]
+        command = ex.command or (DEFAULT_MLFLOW_COMMAND if kind is ir.ExecutorKind.MLFLOW else None)
+        ex_place = place.at("executor") if "executor" in _raw(place) else place
+        if not command:
+            raise ex_place.error(f"the `!{ex.kind}` executor of task '{task.name}' needs a `command`",
+                                 "add `command: python main.py` (what to run in the project folder)", key=True)
+        self.check_project_files(kind, ex.kind, task.name, ex_place)
+        return ir.TaskRun(
+            name=task.name,
+            origin=place.origin(),
+            recipe=ir.Recipe(kind=kind, command=command, python_version=ex.pythonVersion),
+            source=ir.ProjectSource(folder=self.spec.folder),
+            image=ex.image or task.image,
+            env=self.env(task, place),
+            secrets=self.secrets(task, place),
+            resources=resources.to_ir(task.resources or {}),
+            artifacts=ir.Artifacts(tuple(task.artifacts.paths), task.artifacts.saveChangedFiles)
+            if task.artifacts else ir.Artifacts(),
+            data_sets=tuple(self.data_set_use(ref, place) for ref in task.dataSets or []),
+        )
+
+    def check_project_files(self, kind: ir.ExecutorKind, tag: str, task: str, place: _Place) -> None:
+        missing = []
+        for name in EXECUTOR_PROJECT_FILES[kind]:
+            path = os.path.join(self.spec.folder, name)
+            exists = self.checked_files.setdefault(path, os.path.isfile(path))
+            if not exists:
+                missing.append(name)
+        if missing:
+            raise place.error(f"the `!{tag}` executor of task '{task}' needs {' and '.join(missing)} in the project "
+                              f"folder {self.spec.folder}, which has no {missing[0]}",
+                              f"add {' and '.join(missing)} next to the ame.yaml, or choose another executor", key=True)
+
+    def env(self, task: Task, place: _Place) -> tuple[ir.EnvVar, ...]:
+        seen: set[str] = set()
+        for entry in task.environment or []:
+            if env.is_provided(entry.key):
+                raise self._entry_place(place, ("environment", "env"), "key", entry.key).error(
+                    f"environment variable '{entry.key}' is set by taskspec itself and cannot be overridden",
+                    f"rename it; {env.PROVIDED_HINT}")
+            if entry.key in seen:
+                raise self._entry_place(place, ("environment", "env"), "key", entry.key).error(
+                    f"environment variable '{entry.key}' is set twice in task '{task.name}'", "keep one of the two")
+            seen.add(entry.key)
+        return tuple(ir.EnvVar(e.key, e.val) for e in task.environment or [])
+
+    def secrets(self, task: Task, place: _Place) -> tuple[ir.SecretRef, ...]:
+        env_keys = {e.key for e in task.environment or []}
+        seen: set[str] = set()
+        for s in task.secrets or []:
+            problem = ("is set by taskspec itself" if env.is_provided(s.injectAs)
+                       else "is also set in `environment`" if s.injectAs in env_keys
+                       else "is injected by two secrets" if s.injectAs in seen else "")
+            if problem:
+                raise self._entry_place(place, ("secrets",), "injectAs", s.injectAs).error(
+                    f"secret injectAs '{s.injectAs}' {problem} in task '{task.name}'",
+                    "give the secret another `injectAs` name")
+            seen.add(s.injectAs)
+        return tuple(ir.SecretRef(SECRET_STORES[s.store], s.key, s.injectAs, s.vault) for s in task.secrets or [])
+
+    def _entry_place(self, place: _Place, lists: tuple[str, ...], field_name: str, value: str) -> _Place:
+        # The entry as written in this task, if it is; otherwise it came from a template or a pipeline.
+        raw = _raw(place)
+        for key in lists:
+            for i, entry in enumerate(raw.get(key) or [] if isinstance(raw.get(key), list) else []):
+                body = entry.get("ame") or entry.get("vault") if isinstance(entry, dict) and len(entry) == 1 else entry
+                if isinstance(body, dict) and body.get(field_name) == value:
+                    return place.at(key, i, *((("ame",) if "ame" in entry else ("vault",)) if body is not entry else ()),
+                                    field_name)
+        return place
+
+    def data_set_use(self, ref: DataSetRef | str, place: _Place) -> ir.DataSetUse:
+        if isinstance(ref, DataSetRef):
+            project_name, name = ref.ref.project or self.project.name, ref.ref.name
+        else:
+            project_name, _, name = ref.rpartition(".")
+            project_name = project_name or self.project.name
+        ref_place = place.at("dataSets") if "dataSets" in _raw(place) else place
+        owner = self.spec if project_name == self.project.name else self.lookup(project_name)
+        if owner is None:
+            raise ref_place.error(f"data set '{project_name}.{name}': no AME project named '{project_name}' in the "
+                                  "DAG folder", did_you_mean(project_name, self.project_names)
+                                  or f"projects found: {one_of(self.project_names) or 'none'}")
+        for i, data_set in enumerate(owner.project.dataSets or []):
+            if data_set.name == name:
+                _usable(owner, "dataSets", i, f"data set '{project_name}.{name}'", ref_place)
+                producer = _Normaliser(owner, self.lookup, self._project_names).producer_dag_id(data_set)
+                return ir.DataSetUse(project_name, name, data_set.path, asset_uri(project_name, name), producer,
+                                     data_set.size)
+        names = [d.name for d in owner.project.dataSets or []]
+        raise ref_place.error(f"project '{project_name}' has no data set '{name}'",
+                              did_you_mean(name, names) or f"data sets in '{project_name}': {one_of(names) or 'none'}")
+
+
+def _raw(place: _Place) -> dict[str, Any]:
+    node: Any = place.spec.doc.data
+    for p in place.path:
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            return {}
+    return node if isinstance(node, dict) else {}
+
+
+def _ref_key(place: _Place) -> str:
+    return "taskref" if "taskref" in _raw(place) else "taskRef"
+
+
+def _mark_outputs(step: ir.Step, uses: tuple[ir.DataSetUse, ...]) -> ir.Step:
+    """The steps that finish a workflow write its data sets: the last step of a sequence, every parallel branch."""
+    if isinstance(step, ir.TaskRun):
+        return replace(step, publishes=step.publishes + uses)
+    if isinstance(step, ir.Sequence):
+        return replace(step, steps=step.steps[:-1] + (_mark_outputs(step.steps[-1], uses),)) if step.steps else step
+    return ir.Parallel(tuple(_mark_outputs(b, uses) for b in step.branches))
+
+
+def _unique_names(graph: ir.Step) -> ir.Step:
+    """Task runs become TaskGroups whose ids must be unique in a DAG; a second `train` becomes `train_2`."""
+    counts: dict[str, int] = {}
+
+    def rename(step: ir.Step) -> ir.Step:
+        if isinstance(step, ir.TaskRun):
+            counts[step.name] = counts.get(step.name, 0) + 1
+            n = counts[step.name]
+            return step if n == 1 else replace(step, name=f"{step.name}_{n}")
+        if isinstance(step, ir.Sequence):
+            return replace(step, steps=tuple(rename(s) for s in step.steps))
+        return ir.Parallel(tuple(rename(b) for b in step.branches))
+
+    return rename(graph)
+
+
+def _schedule(triggers: Triggers | None) -> ir.Schedule:
+    return schedules.to_ir(triggers.schedule if triggers else None)
+
+
+def _usable(owner: ParsedSpec, section: str, index: int, what: str, place: _Place) -> None:
+    """A reference to an item whose own errors dropped it cannot be compiled either; say which and where."""
+    line = owner.broken_line(section, index)
+    if line is not None:
+        where = f"line {line}" if owner is place.spec else f"{owner.doc.file}:{line}"
+        raise place.error(f"{what}, used here, has errors ({where}), so this cannot be compiled either",
+                          f"fix the errors of {what} first")
+
+
+def normalise(spec: ParsedSpec, lookup: Lookup, project_names: Iterable[str],
+              only_dag_id: str | None = None) -> Normalised:
+    """The project's workflows (only ``only_dag_id``'s when given) with every error and warning of the file."""
+    n = _Normaliser(spec, lookup, project_names)
+    workflows, errors = n.workflows(only_dag_id)
+    diagnostics = spec.errors + spec.warnings + n.warnings + errors
+    return Normalised(workflows, {spec.doc.file: diagnostics}, tuple(n.checked_files))

@@ -1,0 +1,153 @@
+"""Reading one AME file: YAML -> generation check -> legacy keys -> models, keeping every valid part.
+
+An error inside one item (a task, template, model or data set) drops that item only: it is replaced by a
+placeholder that keeps its name and position, so marks still point at the right lines, a reference to it says
+that it has errors, and the file's other DAGs are still built. An error in a whole section (``tasks: 5``) drops
+that section; an unknown top-level key is dropped. Errors about the file as a whole (not a mapping, an older
+AME generation, the project name) stop the file, and say so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ...errors import Diagnostic, SpecError
+from ..diagnostics import clean_loc, model_diagnostic, most_specific, stops_the_file, warning
+from ..yaml import Document, load
+from .legacy import check_generation, strip_legacy
+from .models import DataSet, Model, Project, Task, Training
+
+SECTIONS = ("tasks", "templates", "models", "dataSets")
+"""The lists of named items a file holds; an error inside one item leaves the others usable."""
+
+Item = tuple[str, int]  # (section, index in the file)
+
+
+@dataclass
+class ParsedSpec:
+    """One AME file, validated as far as it is valid. Picklable, so resolve can cache it by content hash."""
+
+    doc: Document
+    project: Project
+    warnings: list[Diagnostic] = field(default_factory=list)
+    legacy_keys: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)  # task path -> stripped keys
+    errors: list[Diagnostic] = field(default_factory=list)  # errors of the items in ``broken``
+    broken: dict[Item, int] = field(default_factory=dict)  # item with errors -> line of its first error
+
+    @property
+    def folder(self) -> str:
+        return os.path.dirname(os.path.abspath(self.doc.file))
+
+    def broken_line(self, section: str, index: int) -> int | None:
+        return self.broken.get((section, index))
+
+
+def parse(doc: Document) -> ParsedSpec:
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "an AME file must be a mapping with `name:` and `tasks:`",
+                        "start the file with `name: my_project` and a `tasks:` list")
+    check_generation(doc, doc.data)
+    cleaned, warnings, stripped = strip_legacy(doc, doc.data)
+    project, errors, broken = _validate(doc, cleaned, warnings)
+    for diagnostic, item in _duplicate_names(doc, project):
+        errors.append(diagnostic)
+        broken.setdefault(item, diagnostic.line)
+    for i, model in enumerate(project.models or []):
+        if ("models", i) in broken:
+            continue
+        if model.deployment is not None:
+            warnings.append(warning(doc, ("models", i, "deployment"),
+                                    f"model '{model.name}': `deployment` is not supported by taskspec and is ignored",
+                                    "serve the model with your own deployment; its training still runs"))
+        if model.modelType is not None:
+            warnings.append(warning(doc, ("models", i, "modelType"),
+                                    f"model '{model.name}': `modelType` is not used by taskspec and is ignored"))
+    return ParsedSpec(doc, project, warnings, stripped, errors, broken)
+
+
+def _validate(doc: Document, data: dict[str, Any],
+              warnings: list[Diagnostic]) -> tuple[Project, list[Diagnostic], dict[Item, int]]:
+    """The project with each failing item replaced by a placeholder, the items' errors, and which items failed."""
+    try:
+        return Project.model_validate(data), [], {}
+    except ValidationError as exc:
+        failures = exc.errors(include_url=False)
+    fatal: list[Diagnostic] = []
+    recoverable: list[Diagnostic] = []
+    broken: dict[Item, int] = {}
+    dropped_keys: set[str] = set()
+    for err in failures:
+        loc = clean_loc(tuple(err["loc"]), doc.data)
+        diagnostic = model_diagnostic(doc, Project, err)
+        if len(loc) >= 2 and loc[0] in SECTIONS and isinstance(loc[1], int):
+            broken.setdefault((loc[0], loc[1]), diagnostic.line)
+        elif loc and (loc[0] in SECTIONS or (len(loc) == 1 and err["type"] == "extra_forbidden")):
+            dropped_keys.add(str(loc[0]))
+        else:
+            fatal.append(diagnostic)
+            continue
+        recoverable.append(diagnostic)
+    if fatal:
+        raise SpecError(most_specific(fatal + recoverable) + warnings)
+    kept = {key: _without(key, value, broken) for key, value in data.items() if key not in dropped_keys}
+    # Items are validated independently, so without the failing ones the rest validates.
+    project = Project.model_validate(kept)
+    update = {}
+    for section in SECTIONS:
+        original = data.get(section) if section in kept else None
+        if isinstance(original, list) and any(s == section for s, _ in broken):
+            valid = iter(getattr(project, section) or [])
+            update[section] = [_placeholder(section, raw) if (section, i) in broken else next(valid)
+                               for i, raw in enumerate(original)]
+    return project.model_copy(update=update), most_specific(recoverable), broken
+
+
+def _without(key: str, value: Any, broken: dict[Item, int]) -> Any:
+    if key not in SECTIONS or not isinstance(value, list):
+        return value
+    return [item for i, item in enumerate(value) if (key, i) not in broken]
+
+
+def _placeholder(section: str, raw: Any) -> Task | Model | DataSet:
+    """An item that failed validation: only its name, so references to it can say that it has errors."""
+    name = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else None
+    if section in ("tasks", "templates"):
+        return Task.model_construct(name=name)
+    if section == "models":
+        return Model.model_construct(name=name or "", training=Training.model_construct(task=Task.model_construct()))
+    return DataSet.model_construct(name=name or "", path="", task=Task.model_construct())
+
+
+def _duplicate_names(doc: Document, project: Project) -> list[tuple[Diagnostic, Item]]:
+    """A second item of one name in a section is an error (it would be the same DAG or the same reference)."""
+    found: list[tuple[Diagnostic, Item]] = []
+    for key in SECTIONS:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(getattr(project, key) or []):
+            name = item.name
+            if not name:
+                continue
+            if name in seen:
+                m = doc.mark((key, i, "name"))
+                found.append((Diagnostic(doc.file, m.line, m.column,
+                                         f"{key[:-1]} name '{name}' is used twice (first at line "
+                                         f"{doc.mark((key, seen[name], 'name')).line})", "rename one of them"),
+                              (key, i)))
+            else:
+                seen[name] = i
+    return found
+
+
+def read(path: str, text: str | None = None) -> ParsedSpec:
+    """One AME file; SpecError when nothing of it can be used (each error then says so)."""
+    if text is None:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    try:
+        return parse(load(path, text))
+    except SpecError as exc:
+        raise stops_the_file(exc) from None

@@ -1,0 +1,189 @@
+"""What every dialect needs to report bad input: did-you-mean, pydantic errors -> file:line:column, warnings.
+
+A dialect validates a YAML document (``yaml.Document``) with pydantic models; ``model_diagnostics`` turns the
+``ValidationError`` into one diagnostic per place, each at the line and column of the key or value concerned,
+with what is wrong and how to write it instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ValidationError
+
+from ..errors import Diagnostic, Severity, SpecError
+from .yaml import TAG_KEY, Document, Path
+
+WHOLE_FILE = "no DAG of this file is built until this is fixed"
+"""Added to the hint of an error that stops a whole file, so a user knows why valid parts vanished too."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A 'did you mean' phrase for the closest choice, or an empty string when nothing is close."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else ""
+
+
+def one_of(choices: Sequence[str]) -> str:
+    return ", ".join(f"'{c}'" for c in choices)
+
+
+def warning(doc: Document, path: Path, message: str, hint: str = "") -> Diagnostic:
+    m = doc.mark(path, key=True)
+    return Diagnostic(doc.file, m.line, m.column, message, hint, Severity.WARNING)
+
+
+def dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, int, int, str]] = set()
+    out = []
+    for d in diags:
+        if (d.file, d.line, d.column, d.message) not in seen:
+            seen.add((d.file, d.line, d.column, d.message))
+            out.append(d)
+    return out
+
+
+def stops_the_file(err: SpecError) -> SpecError:
+    """The same errors, each saying that it keeps every DAG of the file from being built."""
+    return SpecError([
+        replace(d, hint=f"{d.hint}; {WHOLE_FILE}" if d.hint else WHOLE_FILE) if d.severity is Severity.ERROR
+        and WHOLE_FILE not in d.hint else d
+        for d in err.diagnostics
+    ])
+
+
+# -- pydantic validation errors -> file:line:column -----------------------------------------------------------------
+
+def model_keys(model: type[BaseModel]) -> list[str]:
+    """Every key a model accepts, alternative spellings included (for did-you-mean)."""
+    keys: list[str] = []
+    for field_name, info in model.model_fields.items():
+        keys.extend(_spellings(field_name, info))
+    return [k for k in keys if k != TAG_KEY]
+
+
+def _spellings(field_name: str, info: Any) -> list[str]:
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(a) for a in alias.choices]
+    return [info.alias] if info.alias else [field_name]
+
+
+def _field_model(model: type[BaseModel], key: str) -> type[BaseModel] | None:
+    """The model a key's value is validated as (unwrapping Optional, list and union), if it is one."""
+    for field_name, info in model.model_fields.items():
+        if key == field_name or key in _spellings(field_name, info):
+            return _first_model(info.annotation)
+    return None
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _owner_model(root: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel]:
+    """The model whose keys are valid at the place that holds the last element of ``path``."""
+    model = root
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        inner = _field_model(model, part)
+        if inner is None:
+            return model
+        model = inner
+    return model
+
+
+def _branch_name(part: str) -> bool:
+    return "[" in part or part.startswith("function") or (part[:1].isupper() and part != TAG_KEY) or part == "str"
+
+
+def clean_loc(loc: tuple[Any, ...], data: Any = None) -> tuple[Any, ...]:
+    """An error's path in the document: pydantic inserts union branch names ("Task", "list[Task]", "str") and
+    validator names between the keys. With the document's ``data``, a part that is a key of the mapping at that
+    place is a key whatever it looks like (a user's `Name:` is not a branch name); the last part may be a key
+    that is missing."""
+    node, path = data, []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path.append(part)
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif not _branch_name(part) or (data is not None and i == len(loc) - 1 and isinstance(node, dict)):
+            path.append(part)
+            node = None
+    return tuple(path)
+
+
+_EXPECTED = {"string_type": "a string", "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping",
+             "model_attributes_type": "a mapping", "bool_parsing": "true or false", "bool_type": "true or false"}
+_HOW_TO_WRITE = {
+    "a string": "write plain text after the colon, for example `{key}: my_value`; `[...]` makes a list and "
+                "`{{...}}` a mapping, so quote text that starts with them",
+    "a mapping": "write its keys indented on the lines below `{key}:`",
+    "a list": "write each entry on its own line below `{key}:`, starting with `- `",
+    "true or false": "write `{key}: true` or `{key}: false`",
+}
+
+
+def _kind_of(value: Any) -> str:
+    return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else (
+        "empty" if value is None else f"the text '{value}'")
+
+
+def model_diagnostic(doc: Document, root: type[BaseModel], err: Any) -> Diagnostic:
+    """One pydantic error (an item of ``ValidationError.errors()``) at its place in ``doc``."""
+    loc = clean_loc(tuple(err["loc"]), doc.data)
+    where = f"'{loc[-1]}'" if loc and isinstance(loc[-1], str) else "this entry"
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        keys = model_keys(_owner_model(root, loc))
+        mark = doc.mark(loc, key=True)
+        msg, hint = f"unknown key '{key}'", did_you_mean(key, keys) or f"accepted keys here: {one_of(keys)}"
+    elif err["type"] == "missing":
+        mark = doc.mark(loc[:-1])
+        msg, hint = f"missing required key '{loc[-1]}'", f"add `{loc[-1]}:` here"
+    elif err["type"] in _EXPECTED:
+        mark = doc.mark(loc)
+        expected = _EXPECTED[err["type"]]
+        msg = f"{where} must be {expected}, not {_kind_of(err['input'])}"
+        key_name = loc[-1] if loc and isinstance(loc[-1], str) else "the key"
+        hint = _HOW_TO_WRITE[expected].format(key=key_name)
+    else:
+        mark = doc.mark(loc)
+        msg, hint = err["msg"].removeprefix("Value error, "), ""
+    return Diagnostic(doc.file, mark.line, mark.column, msg, hint)
+
+
+def model_diagnostics(doc: Document, root: type[BaseModel], exc: ValidationError) -> list[Diagnostic]:
+    """Every error of ``exc`` (raised validating ``doc.data`` as ``root``), one per place in the file."""
+    return most_specific([model_diagnostic(doc, root, err) for err in exc.errors(include_url=False)])
+
+
+def _specificity(d: Diagnostic) -> int:
+    if d.message.startswith("unknown key") and d.hint.startswith("did you mean"):
+        return 3  # `Name:` for `name:` says more than "missing required key 'name'" at the same place
+    if "must be" in d.message:
+        return 1
+    return 2
+
+
+def most_specific(diags: list[Diagnostic]) -> list[Diagnostic]:
+    # A union reports every branch's failure; keep one message per place, preferring a specific one.
+    by_place: dict[tuple[int, int], Diagnostic] = {}
+    for d in sorted(diags, key=lambda d: (d.line, d.column)):
+        current = by_place.get((d.line, d.column))
+        if current is None or _specificity(d) > _specificity(current):
+            by_place[(d.line, d.column)] = d
+    return list(by_place.values())

@@ -1,0 +1,55 @@
+"""Kubernetes resources as task files write them: resource names, quantities, and the IR's ``Resources``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .. import ir
+from .diagnostics import did_you_mean
+
+# <number><suffix>: binary (Ki..Ei), decimal (m, k, M..E) or an exponent (e3, E-2); no sign for resources.
+_QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+
+SUFFIX_HELP = "a number with an optional unit: m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei (for example 500m, 4, 10G, 8Gi)"
+
+# Resource names Kubernetes accepts without a domain prefix; anything else must look like `vendor.com/name`.
+PLAIN_RESOURCE_NAMES = ("cpu", "memory", "storage", "ephemeral-storage")
+GPU = "nvidia.com/gpu"
+_PREFIXED_RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_HUGEPAGES = re.compile(r"^hugepages-\d+(Ki|Mi|Gi)$")
+
+
+def is_quantity(text: str) -> bool:
+    return bool(_QUANTITY.match(text))
+
+
+def is_whole_number(text: str) -> bool:
+    return text.isdigit()
+
+
+def check_resources(value: Mapping[str, str | None]) -> None:
+    """Raise ValueError (for a pydantic validator) naming the first resource Kubernetes would reject."""
+    for name, quantity in value.items():
+        if name not in PLAIN_RESOURCE_NAMES and not _HUGEPAGES.match(name) and not _PREFIXED_RESOURCE.match(name):
+            suggestion = did_you_mean(name, PLAIN_RESOURCE_NAMES + (GPU,))
+            raise ValueError(f"unknown resource '{name}'; use cpu, memory, storage, {GPU} or another "
+                             f"Kubernetes resource name like vendor.com/device"
+                             + (f" ({suggestion})" if suggestion else ""))
+        if quantity is None or not is_quantity(str(quantity)):
+            raise ValueError(f"resource '{name}': '{quantity}' is not a Kubernetes quantity; write {SUFFIX_HELP}")
+        if name.endswith("/gpu") and not is_whole_number(str(quantity)):
+            raise ValueError(f"resource '{name}': GPUs are whole numbers only, not '{quantity}'")
+
+
+def check_quantity(what: str, value: str) -> None:
+    if not is_quantity(value):
+        raise ValueError(f"{what} '{value}' is not a Kubernetes quantity; write {SUFFIX_HELP}")
+
+
+def to_ir(resources: Mapping[str, str]) -> ir.Resources:
+    """Checked resources as the IR holds them: the usual ones by name, any other under ``extra``."""
+    rest = dict(resources)
+    gpu = rest.pop(GPU, None)
+    return ir.Resources(cpu=rest.pop("cpu", None), memory=rest.pop("memory", None), storage=rest.pop("storage", None),
+                        gpu=int(gpu) if gpu is not None else None, extra=tuple(sorted(rest.items())))

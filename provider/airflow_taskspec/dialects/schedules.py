@@ -1,0 +1,32 @@
+"""Schedules as task files write them: a 5-field cron expression or an Airflow preset, and the IR's ``Schedule``."""
+
+from __future__ import annotations
+
+from croniter import croniter
+
+from .. import ir
+from .diagnostics import did_you_mean, one_of
+
+SCHEDULE_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@continuous")
+
+
+def validate_schedule(value: str) -> str:
+    """The schedule with whitespace normalised; ValueError (for a pydantic validator) saying how to write it."""
+    text = " ".join(value.split())
+    if text.startswith("@"):
+        if text not in SCHEDULE_PRESETS:
+            suggestion = did_you_mean(text, SCHEDULE_PRESETS)
+            raise ValueError(f"unknown schedule preset '{text}'; use one of {one_of(SCHEDULE_PRESETS)} "
+                             f"or a 5-field cron{' (' + suggestion + ')' if suggestion else ''}")
+        return text
+    if len(text.split()) != 5 or not croniter.is_valid(text):
+        raise ValueError(f"schedule '{value}' is not a valid 5-field cron expression (minute hour day month "
+                         'weekday, separated by spaces), for example "0 3 * * *" for 03:00 every day')
+    return text
+
+
+def to_ir(schedule: str | None) -> ir.Schedule:
+    """A validated schedule (or none) as the IR holds it."""
+    if schedule is None:
+        return None
+    return ir.Continuous() if schedule == "@continuous" else ir.Cron(schedule)
