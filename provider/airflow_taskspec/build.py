@@ -134,6 +134,8 @@ def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last
 
 
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
+    from .params import airflow_params
+
     with DAG(
         dag_id=workflow.dag_id,
         dag_display_name=workflow.title,
@@ -144,6 +146,7 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
         max_active_runs=workflow.max_active_runs or 16,
         tags=list(workflow.tags),
         default_args={"owner": workflow.owner},
+        params=airflow_params(workflow.params),
     ) as dag:
         _wire(_Wiring(backend, workflow), workflow.graph, (), last=True)
     return dag

@@ -23,6 +23,8 @@ from .phases import (
     data_set_staging,
     execution_timeout,
     fail_unless_run_succeeded,
+    input_env,
+    input_staging,
     resolve_secrets,
     run_state,
 )
@@ -64,6 +66,7 @@ class LocalProvisionOperator(_LocalPhase):
             project_url=self.task_run.source.folder,
             upstream_outputs=names.earlier_outputs(self.plan),
             data_sets=data_set_staging(self.task_run, self.settings),
+            inputs=input_staging(self.task_run, context),
         )
         return phases.provision(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
 
@@ -81,6 +84,7 @@ class LocalRunOperator(_LocalPhase):
         env = dict(os.environ)
         env.update(self.names(context).provided_env(workspace))
         env["TASKSPEC_UV"] = _uv_binary()
+        env.update(input_env(self.task_run, context))
         env.update({var.name: var.value for var in self.task_run.env})
         env.update(resolve_secrets(self.task_run.secrets, self.settings))
         return env
@@ -130,6 +134,7 @@ class LocalCollectOperator(_LocalPhase):
             save_changed_files=self.task_run.artifacts.save_changed_files,
             exchange_url=names.exchange_url if self.plan.hands_on else None,
             data_sets=data_set_publishing(self.task_run, self.settings),
+            outputs=[{"path": o.path, **({"url": o.url} if o.url else {})} for o in self.task_run.outputs],
             run_succeeded=run_state(context, self.run_task_id) == "success",
             data_set_versions=self.settings.data_set_versions,
             meta=names.meta,
