@@ -28,9 +28,9 @@ def json_schema(param: ir.Param) -> dict[str, Any]:
         schema["type"] = _JSON_TYPES[param.type]
     if param.type in (ir.ParamType.INTEGER, ir.ParamType.NUMBER):
         if param.minimum is not None:
-            schema["minimum"] = param.minimum
+            schema["minimum"] = _bound(param.minimum)
         if param.maximum is not None:
-            schema["maximum"] = param.maximum
+            schema["maximum"] = _bound(param.maximum)
     if param.type is ir.ParamType.ARRAY:
         if param.items is not None:
             schema["items"] = json_schema(param.items)
@@ -46,6 +46,11 @@ def json_schema(param: ir.Param) -> dict[str, Any]:
         schema["description"] = param.description
     schema["title"] = param.name
     return schema
+
+
+def _bound(value: float) -> int | float:
+    """10.0 -> 10, so the messages say "the maximum of 10"."""
+    return int(value) if float(value).is_integer() else value
 
 
 def default_value(param: ir.Param) -> Any:
