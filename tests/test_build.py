@@ -83,3 +83,58 @@ def test_the_task_runs_carry_the_ame_settings(dags: dict[str, Any]) -> None:
     assert [(e.name, e.value) for e in run.env] == [("KNN_NEIGHBOURS", "7")]
     prep = dags["house_prices.prepare_data"].get_task("prepare_data.run").task_run
     assert (prep.resources.cpu, prep.resources.memory) == ("500m", "512Mi")
+
+
+CONSUMER = """\
+name: shop
+dataSets:
+  - name: listings
+    path: data
+    task:
+      name: scrape
+      executor: !custom
+        command: mkdir -p data && echo x > data/x.csv
+tasks:
+  - name: report
+    executor: !custom
+      command: ls data
+    dataSets:
+      - listings
+"""
+
+
+def test_a_consumer_waits_for_its_data_set_deferred_and_before_its_workspace_exists(tmp_path: Any) -> None:
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "ame.yaml").write_text(CONSUMER)
+    compilation = resolve.compile_paths([str(tmp_path)])
+    assert not compilation.errors, compilation.errors
+    [workflow] = [w for w in compilation.workflows if w.dag_id == "shop.report"]
+    dag = build.build_dag(workflow, LocalBackend(settings()))
+    gate = dag.get_task("report.ensure_listings")
+    assert gate.deferrable is True and gate.wait_for_completion is True
+    assert "report.ensure_listings" in upstream(dag, "report.workspace")
+
+
+def test_the_gate_trusts_only_a_committed_version(tmp_path: Any, monkeypatch: Any) -> None:
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow_taskspec.backends.phases import EnsureDataSetOperator
+    from airflow_taskspec.runtime import datasets, store
+
+    triggered: list[str] = []
+    monkeypatch.setattr(TriggerDagRunOperator, "execute", lambda self, context: triggered.append(self.trigger_dag_id))
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__ARTIFACT_STORE", f"file://{tmp_path}/store")
+    url = f"file://{tmp_path}/store/datasets/shop/listings"
+    gate = EnsureDataSetOperator(task_id="ensure_listings", trigger_dag_id="shop.listings", data_set_url=url,
+                                 settings=settings())
+    half = tmp_path / "store" / "datasets" / "shop" / "listings" / "v000001-dead" / "files"
+    half.mkdir(parents=True)
+    (half / "x.csv").write_text("half\n")
+    gate.execute({})
+    assert triggered == ["shop.listings"]  # an uncommitted version is no version: the producer runs
+
+    (tmp_path / "p" / "data").mkdir(parents=True)
+    (tmp_path / "p" / "data" / "x.csv").write_text("x\n")
+    datasets.publish_version(str(tmp_path / "p"), "data", store.locate(url), keep=2)
+    gate.execute({})
+    assert triggered == ["shop.listings"]  # committed now: not run again
+    store.make_writable(str(tmp_path / "store"))

@@ -72,7 +72,7 @@ def _task_group(w: _Wiring, run: ir.TaskRun, earlier: tuple[str, ...], hands_on:
         p.workspace >> p.provision >> p.run >> p.collect >> p.cleanup
         p.cleanup.as_teardown(setups=p.workspace)
         for ensure in _data_set_gates(w.workflow, run, w.backend.settings):
-            ensure >> p.provision
+            ensure >> p.workspace  # no workspace (folder or PVC) exists while the step waits for its data
     return group, group_id
 
 

@@ -168,7 +168,8 @@ class EnsureDataSetOperator(TriggerDagRunOperator):
     ui_color = "#e8f7e4"
 
     def __init__(self, *, data_set_url: str, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(wait_for_completion=True, poke_interval=5, reset_dag_run=False, **kwargs)
+        # Deferrable: while the producer runs, the wait is a trigger in the triggerer, not a worker slot.
+        super().__init__(wait_for_completion=True, poke_interval=5, reset_dag_run=False, deferrable=True, **kwargs)
         self.data_set_url = data_set_url
         self.settings = settings
 
