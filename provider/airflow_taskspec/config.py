@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SECTION = "taskspec"
@@ -48,6 +48,13 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "artifact_secret": ("string", "", "Kubernetes: Secret whose keys become the environment of provision and "
                         "collect pods (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for an s3:// store)."),
     "pod_poll_interval": ("float", "2", "Kubernetes: seconds between pod status checks while a pod starts and runs."),
+    "peach_task_timeout": ("integer", "3600", "PEACH: execution_timeout (seconds) of each task of an "
+                           "organisation's loop (DAG peach.<codops>)."),
+    "peach_metadata_timeout": ("integer", "300", "PEACH: execution_timeout (seconds) of each task of the "
+                               "metadata loop (DAG peach.metadata)."),
+    "peach_images": ("string", "{}", "PEACH, Kubernetes: JSON object environment -> image that already holds it "
+                     "(`<codops>` for a legacy organisation, `<codops>.<py_env>` otherwise); an environment "
+                     "without an image is installed by the executor pod."),
 }
 
 
@@ -110,6 +117,7 @@ class Settings:
     fs_group: int = 1000
     artifact_secret: str = ""
     pod_poll_interval: float = 2.0
+    peach_images: dict[str, str] = field(default_factory=dict)
     data_set_versions: int = 3
 
 
@@ -144,6 +152,11 @@ def _number(name: str, kind: type[int | float]) -> Any:
     if value < 0:
         raise ConfigError(f"[{SECTION}] {name} = {raw!r} must not be negative; {_where(name)}")
     return value
+
+
+def whole_number(name: str) -> int:
+    """One integer option, checked like those of ``settings()`` (for dialects that read a single option)."""
+    return int(_number(name, int))
 
 
 def _flag(name: str) -> bool:
@@ -186,6 +199,7 @@ def settings() -> Settings:
         fs_group=_number("fs_group", int),
         artifact_secret=get("artifact_secret"),
         pod_poll_interval=_number("pod_poll_interval", float),
+        peach_images=_json("peach_images", dict),
         data_set_versions=_at_least_one("data_set_versions"),
     )
 

@@ -6,6 +6,8 @@ workspace (the project folder), fails on the first error, and ends by running th
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 
 from .ir import ExecutorKind, Recipe
@@ -69,3 +71,54 @@ def setup_script(recipe: Recipe, *, python_version: str, env_cache_dir: str | No
 
 def script(recipe: Recipe, *, python_version: str, env_cache_dir: str | None = None) -> str:
     return PROLOGUE + setup_script(recipe, python_version=python_version, env_cache_dir=env_cache_dir) + recipe.command + "\n"
+
+
+RESULT_MARKER = "taskspec-notebook-result: "
+"""Printed before the notebook's JSON result as the executor pod's last line, for the worker to read back."""
+
+
+def notebook_script(program_json: str, *, requirements: tuple[str, ...], python_version: str,
+                    prebuilt: bool = False) -> str:
+    """The executor pod's script for a PEACH notebook entry point (see runtime/notebook.py).
+
+    The pod's image has neither this package nor nbformat: the worker has picked the cells already
+    (``program_json``, one line of JSON), and the runner, which needs only the standard library, is written
+    into the workspace next to it. The environment is installed with uv into the workspace, unless the image
+    already holds it (``prebuilt``, from ``[taskspec] peach_images``), whose ``python3`` then runs the task.
+    """
+    from .runtime import notebook, notebook_child
+
+    with open(notebook_child.__file__, encoding="utf-8") as fh:
+        runner = fh.read()
+    if "\n" in program_json:
+        raise ValueError("the program must be one line of JSON")
+    meta = os.path.dirname(notebook.PROGRAM_FILE)
+    lines = [PROLOGUE.rstrip("\n"), f"mkdir -p {meta}",
+             f"cat > {meta}/notebook_child.py <<'TASKSPEC_RUNNER'\n{runner.rstrip()}\nTASKSPEC_RUNNER",
+             f"cat > {notebook.PROGRAM_FILE} <<'TASKSPEC_PROGRAM'\n{program_json}\nTASKSPEC_PROGRAM"]
+    if prebuilt:
+        lines.append('py="$(command -v python3)"')
+    else:
+        py = shlex.quote(python_version)
+        lines += [f'echo "taskspec: installing the Python environment ({len(requirements)} requirements)"',
+                  f"uv venv --quiet --python {py} {meta}/venv", f'py="$PWD/{meta}/venv/bin/python"']
+        if requirements:
+            listed = "\n".join(requirements)
+            lines += [f"cat > {meta}/requirements.txt <<'TASKSPEC_REQUIREMENTS'\n{listed}\nTASKSPEC_REQUIREMENTS",
+                      f'uv pip install --quiet --python "$py" -r {meta}/requirements.txt']
+    lines += [f'set +e; "$py" {meta}/notebook_child.py {notebook.PROGRAM_FILE} {notebook.RESULT_FILE}; code=$?; set -e',
+              (f'[ -f {notebook.RESULT_FILE} ] && printf "%s%s\\n" {shlex.quote(RESULT_MARKER)} '
+               f'"$(cat {notebook.RESULT_FILE})"'),
+              'exit "$code"']
+    return "\n".join(lines) + "\n"
+
+
+def notebook_result(log_lines: list[str]) -> dict[str, object] | None:
+    """The result record the script printed last (``{"status": "ok", "result": ...}``), if it printed one;
+    a log line may carry a prefix (pod logs are read with timestamps)."""
+    for line in reversed(log_lines):
+        at = line.find(RESULT_MARKER)
+        if at >= 0:
+            found = json.loads(line[at + len(RESULT_MARKER):])
+            return found if isinstance(found, dict) else None
+    return None

@@ -1,0 +1,58 @@
+"""EBU PEACH: `peach.yaml` or `peach.conf/*.yaml` (and one folder below) in a project folder; files merge by
+codops into one continuous loop DAG per organisation, plus the shared metadata loop ``peach.metadata``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import ir
+from ..contract import FilePattern, Group, Lookup, Normalised, project_folder
+from . import models, normalise, parse, schema
+
+PATTERNS = (
+    FilePattern(("peach.yaml",)),
+    FilePattern(("peach.conf/*.yaml", "peach.conf/*.yml", "peach.conf/*/*.yaml", "peach.conf/*/*.yml")),
+)
+METADATA_GROUP = models.METADATA
+"""The group holding every PEACH file, normalised into ``peach.metadata``."""
+
+
+class PeachDialect:
+    name = "peach"
+    patterns = PATTERNS
+
+    def read(self, path: str, text: str) -> parse.ParsedFile:
+        return parse.read(path, text, project_folder(path, PATTERNS))
+
+    def group_keys(self, parsed: parse.ParsedFile) -> tuple[str, ...]:
+        return (parsed.codops, METADATA_GROUP)
+
+    def groups_of_dag_id(self, dag_id: str) -> tuple[str, ...]:
+        if not dag_id.startswith(normalise.DAG_PREFIX):
+            return ()
+        return (dag_id.removeprefix(normalise.DAG_PREFIX),)
+
+    def normalise(self, group: Group[parse.ParsedFile], lookup: Lookup[parse.ParsedFile],
+                  only_dag_id: str | None = None) -> Normalised:
+        files = [f.parsed for f in group.files]
+        workflows: list[ir.Workflow | None]
+        if group.key == METADATA_GROUP:
+            wf, plans = normalise.metadata_loop(files)
+            workflows = [wf]
+        else:
+            wf, one = normalise.organisation(group.key, files)
+            workflows, plans = [wf], [one]
+        diagnostics: dict[str, list[Any]] = {}
+        notebooks: set[str] = set()
+        for p in plans:
+            for file, found in p.diagnostics.items():
+                diagnostics.setdefault(file, []).extend(found)
+            notebooks |= p.notebooks
+        built = [w for w in workflows if w is not None and (only_dag_id is None or w.dag_id == only_dag_id)]
+        return Normalised(built, diagnostics, tuple(sorted(notebooks)))
+
+    def json_schema(self) -> dict[str, Any]:
+        return schema.json_schema()
+
+
+DIALECT = PeachDialect()

@@ -1,0 +1,270 @@
+"""One PEACH file -> ``ParsedFile``: its codops, its tasks in file order, its requirement lists, and every
+problem found in it alone, each at its file:line:column.
+
+Only what leaves nothing usable raises (invalid YAML, no mapping, no valid ``codops``); an invalid task is a
+diagnostic and the file's other tasks still build. What needs the other files of the organisation (task name
+clashes, environments, ``py_env`` names) is checked in ``normalise``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import yaml as pyyaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from pydantic import BaseModel, ValidationError
+
+from ...errors import Diagnostic, SpecError
+from .. import yaml
+from ..diagnostics import model_diagnostic, most_specific
+from . import models
+
+Where = tuple[int, int]  # line, column (1-based)
+
+
+@dataclass(frozen=True)
+class Dependency:
+    text: str
+    name: str  # canonical package name
+    specifier: str  # "" when unpinned
+    file: str
+    where: Where
+
+    @property
+    def place(self) -> str:
+        return f"{self.file}:{self.where[0]}:{self.where[1]}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A task or an endpoint, with where its parts were written."""
+
+    name: str
+    spec: models.Task | models.Endpoint
+    file: str
+    where: Where  # the name's key
+    marks: dict[str, Where]  # "notebook", "method", "args", "py_env", "args.<key>" -> value/key position
+    dependencies: tuple[Dependency, ...] = ()
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.spec.args if isinstance(self.spec, models.Task) else {}
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    dependencies: tuple[Dependency, ...]
+    file: str
+    where: Where
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    file: str
+    project: str  # the project folder: notebooks are relative to it
+    text: str
+    codops: str
+    codops_where: Where
+    tasks: tuple[Entry, ...]
+    endpoints: tuple[Entry, ...]
+    dependencies: tuple[Dependency, ...]  # legacy: root list and `tasks.dependencies`
+    environments: tuple[Environment, ...] | None  # current generation; None: legacy file
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def read(path: str, text: str, project: str) -> ParsedFile:
+    doc = yaml.load(path, text)
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "a PEACH task file must be a mapping with `codops:` and `tasks:`",
+                        "start the file with `codops: <your organisation code>`, then `tasks:`")
+    diags: list[Diagnostic] = []
+    root = _root(doc, diags)
+    native = _native(text)
+    generation_current = root.py_environments is not None
+    raw_tasks = doc.data.get("tasks")
+    if raw_tasks is not None and not isinstance(raw_tasks, dict):
+        diags.append(_diag(doc, ("tasks",), "'tasks' must be a mapping of task name -> task",
+                           "write each task's name on its own line below `tasks:`, with its keys indented below"))
+        raw_tasks = {}
+    raw_tasks = raw_tasks or {}
+    dependencies = list(_dependencies(doc, ("dependencies",), doc.data.get("dependencies"), diags))
+    if models.RESERVED_TASK_KEY in raw_tasks:
+        dependencies += _dependencies(doc, ("tasks", models.RESERVED_TASK_KEY), raw_tasks[models.RESERVED_TASK_KEY],
+                                      diags)
+    if generation_current:
+        for legacy in [("dependencies",), ("tasks", models.RESERVED_TASK_KEY)]:
+            if _has(doc.data, legacy):
+                diags.append(_legacy_key_error(doc, legacy))
+        dependencies = []
+    tasks = [_entry(doc, "tasks", name, value, models.Task, native, generation_current, diags)
+             for name, value in raw_tasks.items() if name != models.RESERVED_TASK_KEY]
+    raw_endpoints = doc.data.get("endpoints") or {}
+    endpoints = [_entry(doc, "endpoints", name, value, models.Endpoint, native, generation_current, diags)
+                 for name, value in raw_endpoints.items()] if isinstance(raw_endpoints, dict) else []
+    m = doc.mark(("codops",))
+    return ParsedFile(
+        file=path, project=project, text=text, codops=root.codops, codops_where=(m.line, m.column),
+        tasks=tuple(t for t in tasks if t is not None), endpoints=tuple(e for e in endpoints if e is not None),
+        dependencies=tuple(dependencies), environments=_environments(doc, root, diags) if generation_current else None,
+        diagnostics=tuple(diags),
+    )
+
+
+def _root(doc: yaml.Document, diags: list[Diagnostic]) -> models.PeachFile:
+    """The file's own keys (tasks and endpoints are validated one by one, so one bad task drops only itself).
+    Without a valid ``codops`` nothing of the file can be placed: that alone raises."""
+    data = {k: v for k, v in doc.data.items() if k not in ("tasks", "endpoints")}
+    if "codops" not in data:
+        raise SpecError([_diag(doc, (), "missing required key 'codops'",
+                               "add `codops: <organisation code>` (e.g. `codops: debr`) at the top of the file")])
+    try:
+        models.PeachFile.model_validate({"codops": data["codops"]})
+    except ValidationError as exc:
+        raise SpecError(_model_errors(doc, models.PeachFile, exc, ())) from None
+    try:
+        return models.PeachFile.model_validate(data)
+    except ValidationError as exc:
+        diags.extend(_model_errors(doc, models.PeachFile, exc, ()))
+    # Keep the generation the file is written in, so its tasks are checked by the right rules.
+    return models.PeachFile(codops=data["codops"], py_environments={} if "py_environments" in data else None)
+
+
+def _model_errors(doc: yaml.Document, root: type[BaseModel], exc: ValidationError, prefix: tuple[Any, ...]
+                  ) -> list[Diagnostic]:
+    errors = [{**err, "loc": prefix + tuple(err["loc"])} for err in exc.errors(include_url=False)]
+    return most_specific([model_diagnostic(doc, root, err) for err in errors])
+
+
+def _entry(doc: yaml.Document, section: str, name: str, value: Any, model: type[models.Task | models.Endpoint],
+           native: Any, current: bool, diags: list[Diagnostic]) -> Entry | None:
+    base = (section, name)
+    kind = "task" if section == "tasks" else "endpoint"
+    if not models.valid_name(name):
+        diags.append(_diag(doc, base, f"{kind} name '{name}' must be letters, digits, '_' or '-'",
+                           "rename it, e.g. `my_task:`", key=True))
+        return None
+    if not isinstance(value, dict):
+        diags.append(_diag(doc, base, f"{kind} '{name}' must be a mapping with `notebook:` and `method:`",
+                           "write its keys indented below the name"))
+        return None
+    try:
+        spec = model.model_validate(value)
+    except ValidationError as exc:
+        diags.extend(_model_errors(doc, models.PeachFile, exc, base))
+        return None
+    if isinstance(spec, models.Task):
+        args = _typed(spec.args, _native_at(native, base + ("args",)))
+        spec = spec.model_copy(update={"args": args if isinstance(args, dict) else {}})
+    if current and spec.dependencies is not None:
+        diags.append(_legacy_key_error(doc, base + ("dependencies",)))
+    if not current and spec.py_env is not None:
+        diags.append(_diag(doc, base + ("py_env",), f"{kind} '{name}' names py_env '{spec.py_env}', but this file "
+                           "defines no `py_environments`",
+                           "add `py_environments:` at the top level, or use `dependencies:` lists", key=True))
+    deps = () if current else tuple(_dependencies(doc, base + ("dependencies",), value.get("dependencies"), diags))
+    marks = {key: _where(doc, base + (key,)) for key in ("notebook", "method", "py_env")}
+    marks["args"] = _where(doc, base + ("args",), key=True)
+    for key in (value.get("args") or {}) if isinstance(value.get("args"), dict) else {}:
+        marks[f"args.{key}"] = _where(doc, base + ("args", key), key=True)
+    return Entry(name, spec, doc.file, _where(doc, base, key=True), marks, deps)
+
+
+def _environments(doc: yaml.Document, root: models.PeachFile, diags: list[Diagnostic]) -> tuple[Environment, ...]:
+    envs = []
+    for name, env in (root.py_environments or {}).items():
+        path = ("py_environments", name)
+        if not models.valid_name(name):
+            diags.append(_diag(doc, path, f"environment name '{name}' must be letters, digits, '_' or '-'",
+                               "rename it", key=True))
+            continue
+        deps = tuple(_dependencies(doc, path + ("dependencies",), env.dependencies, diags))
+        envs.append(Environment(name, deps, doc.file, _where(doc, path, key=True)))
+    return tuple(envs)
+
+
+def _dependencies(doc: yaml.Document, path: tuple[Any, ...], value: Any, diags: list[Diagnostic]) -> list[Dependency]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        diags.append(_diag(doc, path, f"'{path[-1]}' must be a list of requirements",
+                           f"write each requirement on its own line below `{path[-1]}:`, e.g. `- pyarrow==16.1.0`"))
+        return []
+    found = []
+    for i, text in enumerate(value):
+        if not isinstance(text, str):
+            diags.append(_diag(doc, path + (i,), "a requirement must be text such as `pandas==2.2.2`", ""))
+            continue
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {exc}",
+                               "write it as pip does, e.g. `orjson==3.3.1` or `pyarrow`"))
+            continue
+        found.append(Dependency(text, canonicalize_name(req.name), str(req.specifier), doc.file,
+                                _where(doc, path + (i,))))
+    return found
+
+
+def _legacy_key_error(doc: yaml.Document, path: tuple[Any, ...]) -> Diagnostic:
+    return _diag(doc, path, "`dependencies` cannot be used together with `py_environments`",
+                 "move these requirements into an environment under `py_environments:` (`base` is used by every "
+                 "task) and name it with `py_env:`", key=True)
+
+
+def _has(data: Any, path: tuple[Any, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _native(text: str) -> Any:
+    """The file with YAML's own types (numbers, booleans, null), for ``args``: they reach the method as typed."""
+    try:
+        return pyyaml.load(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader))
+    except pyyaml.YAMLError:
+        return None
+
+
+def _native_at(native: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        if not isinstance(native, dict):
+            return None
+        native = native.get(part)
+    return native
+
+
+def _typed(text: Any, native: Any) -> Any:
+    """Values with YAML's types, keys as written: YAML 1.1 reads the key `on:` as True, which no method
+    expects. Both trees hold the same keys in the same order (our loader rejects duplicate keys)."""
+    if isinstance(text, dict) and isinstance(native, dict) and len(text) == len(native):
+        return {key: _typed(value, n) for (key, value), n in zip(text.items(), native.values())}
+    if isinstance(text, list) and isinstance(native, list) and len(text) == len(native):
+        return [_typed(value, n) for value, n in zip(text, native)]
+    return _json_ready(native)
+
+
+def _json_ready(value: Any) -> Any:
+    """Dates become ISO text and keys text, so every argument travels as JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _where(doc: yaml.Document, path: tuple[Any, ...], *, key: bool = False) -> Where:
+    m = doc.mark(path, key=key)
+    return m.line, m.column
+
+
+def _diag(doc: yaml.Document, path: tuple[Any, ...], message: str, hint: str, *, key: bool = False) -> Diagnostic:
+    m = doc.mark(path, key=key)
+    return Diagnostic(doc.file, m.line, m.column, message, hint)

@@ -1,0 +1,307 @@
+"""The PEACH dialect: discovery patterns, both generations, merging by codops, order, loops, params, notebook
+checks, and invalid files, each error at its file:line:column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+# The dialect is written on the registry contract of branch `dialects` (dialects/contract.py); until that
+# branch is merged this module cannot be imported here and these tests are reported as skipped, not passed.
+contract = pytest.importorskip("airflow_taskspec.dialects.contract")
+
+from airflow_taskspec import ir
+from airflow_taskspec.dialects.peach import DIALECT, METADATA_GROUP
+from airflow_taskspec.errors import Severity, SpecError
+
+from tests.notebooks import write_notebook
+
+METHOD_CELL = "import json\n\ndef task(user, item_id=0, **extra):\n    return {'user': user}\n"
+STRICT_CELL = "def strict(user, item_id=0):\n    return user\n"
+
+
+def _project(root: Path, files: dict[str, str], notebook_cells: list | None = None) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    write_notebook(root / "nb.ipynb", notebook_cells or [("markdown", "m"), "x = 1\n", METHOD_CELL, STRICT_CELL])
+    return root
+
+
+def _read(path: Path):
+    return DIALECT.read(str(path), path.read_text())
+
+
+def _normalise(paths: list[Path], key: str):
+    parsed = [_read(p) for p in sorted(paths)]
+    group = contract.Group(key, tuple(contract.SpecFile(p.file, p) for p in parsed if key in DIALECT.group_keys(p)))
+    return DIALECT.normalise(group, None)
+
+
+def _errors(result) -> list[str]:
+    return sorted(f"{Path(d.file).name}:{d.line}:{d.column}: {d.message}" for found in result.diagnostics.values()
+                  for d in found if d.severity is Severity.ERROR)
+
+
+def _claims(path: str) -> bool:
+    return any(p.match(path) is not None for p in DIALECT.patterns)
+
+
+def test_discovery_patterns_root_file_peach_conf_and_one_level_below_not_two() -> None:
+    assert _claims("dags/org/peach.yaml")
+    assert _claims("dags/org/peach.conf/tf.yaml") and _claims("dags/org/peach.conf/tf.yml")
+    assert _claims("dags/org/peach.conf/team/tf.yaml") and _claims("dags/org/peach.conf/team/tf.yml")
+    assert not _claims("dags/org/peach.conf/team/deeper/tf.yaml")
+    assert not _claims("dags/org/peach.yml") and not _claims("dags/org/peach.conf/notes.txt")
+    assert contract.project_folder("/d/org/peach.conf/team/tf.yaml", DIALECT.patterns) == "/d/org"
+    assert contract.project_folder("/d/org/peach.yaml", DIALECT.patterns) == "/d/org"
+
+
+LEGACY = """\
+codops: debr
+tasks:
+  dependencies:
+    - orjson==3.3.1
+  related:
+    executor: python
+    notebook: nb.ipynb
+    method: task
+    args:
+      user: f57246b6
+      item_id: 35421
+      ratio: 23.45
+      on: true
+      message: "used for testing only"
+      my_dict:
+        item1: message
+        second_dict: {sub_item1: 8734, sub_item2: [test, 23.45]}
+    dependencies:
+      - pyarrow
+  no_args:
+    notebook: nb.ipynb
+    method: strict
+    args: {user: me}
+  fetch:
+    loop: metadata
+    notebook: nb.ipynb
+    method: task
+    args: {user: meta}
+dependencies:
+  - pyarrow==16.1.0
+"""
+
+
+def test_legacy_generation_one_environment_per_codops_from_every_list(tmp_path: Path) -> None:
+    p = _project(tmp_path / "a", {"peach.yaml": LEGACY})
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert _errors(result) == []
+    [wf] = result.workflows
+    assert wf.dag_id == "peach.debr"
+    assert [r.name for r in ir.task_runs(wf.graph)] == ["related", "no_args"]  # fetch is in the metadata loop
+    envs = {r.recipe.environment for r in ir.task_runs(wf.graph)}
+    # The reserved `tasks.dependencies`, the root list and the task's own list; pinned wins over unpinned.
+    assert envs == {ir.PythonEnvironment("debr", ("orjson==3.3.1", "pyarrow==16.1.0"))}
+
+
+def test_the_organisation_loop_shape(tmp_path: Path) -> None:
+    p = _project(tmp_path / "a", {"peach.yaml": LEGACY})
+    [wf] = _normalise([p / "peach.yaml"], "debr").workflows
+    assert wf.schedule == ir.Continuous() and wf.max_active_runs == 1
+    assert isinstance(wf.graph, ir.Sequence) and wf.graph.continue_on_failure
+    assert wf.tags == ("peach", "debr")
+    assert {r.timeout_seconds for r in ir.task_runs(wf.graph)} == {3600}
+    assert "airflow dags trigger peach.debr --conf" in wf.description
+
+
+def test_args_become_params_typed_from_yaml_and_arguments_name_them(tmp_path: Path) -> None:
+    p = _project(tmp_path / "a", {"peach.yaml": LEGACY})
+    [wf] = _normalise([p / "peach.yaml"], "debr").workflows
+    params = {prm.name: (prm.type, json.loads(prm.default)) for prm in wf.params}
+    assert params["related.user"] == (ir.ParamType.STRING, "f57246b6")
+    assert params["related.item_id"] == (ir.ParamType.INTEGER, 35421)
+    assert params["related.ratio"] == (ir.ParamType.NUMBER, 23.45)
+    assert params["related.on"] == (ir.ParamType.BOOLEAN, True)
+    assert params["related.my_dict"] == (ir.ParamType.OBJECT, {
+        "item1": "message", "second_dict": {"sub_item1": 8734, "sub_item2": ["test", 23.45]}})
+    assert params["no_args.user"] == (ir.ParamType.STRING, "me")
+    related = ir.task_runs(wf.graph)[0]
+    assert related.recipe.arguments[1] == ir.Argument("item_id", "related.item_id")
+
+
+CURRENT = """\
+codops: sesr
+py_environments:
+  base:
+    dependencies: [orjson==3.3.1]
+  science:
+    dependencies: [numpy==2.0.0]
+tasks:
+  plain:
+    notebook: nb.ipynb
+    method: task
+    args: {user: a}
+  heavy:
+    py_env: science
+    notebook: nb.ipynb
+    method: task
+    args: {user: b}
+"""
+
+
+def test_current_generation_one_environment_per_py_env_plus_base(tmp_path: Path) -> None:
+    p = _project(tmp_path / "b", {"peach.conf/loop.yaml": CURRENT})
+    result = _normalise([p / "peach.conf" / "loop.yaml"], "sesr")
+    assert _errors(result) == []
+    envs = [r.recipe.environment for r in ir.task_runs(result.workflows[0].graph)]
+    assert envs == [ir.PythonEnvironment("sesr.base", ("orjson==3.3.1",)),
+                    ir.PythonEnvironment("sesr.science", ("numpy==2.0.0", "orjson==3.3.1"))]
+
+
+def test_files_merge_by_codops_in_file_path_then_file_order(tmp_path: Path) -> None:
+    one = _project(tmp_path / "one", {
+        "peach.conf/b.yaml": "codops: zz\ntasks:\n  b2: {notebook: nb.ipynb, method: task, args: {user: x}}\n"
+                             "  b1: {notebook: nb.ipynb, method: task, args: {user: x}}\n",
+        "peach.conf/a/z.yaml": "codops: zz\ntasks:\n  a1: {notebook: nb.ipynb, method: task, args: {user: x}}\n"})
+    two = _project(tmp_path / "two", {"peach.yaml": "codops: zz\ntasks:\n  c1: {notebook: nb.ipynb, method: task, "
+                                                    "args: {user: x}}\n"})
+    other = _project(tmp_path / "three", {"peach.yaml": "codops: yy\ntasks:\n  d1: {notebook: nb.ipynb, "
+                                                        "method: task, args: {user: x}}\n"})
+    paths = [one / "peach.conf/b.yaml", one / "peach.conf/a/z.yaml", two / "peach.yaml", other / "peach.yaml"]
+    [wf] = _normalise(paths, "zz").workflows
+    assert [r.name for r in ir.task_runs(wf.graph)] == ["a1", "b2", "b1", "c1"]
+    assert {r.source.folder for r in ir.task_runs(wf.graph)} == {str(one), str(two)}
+
+
+def test_the_metadata_loop_holds_every_organisations_metadata_tasks(tmp_path: Path) -> None:
+    a = _project(tmp_path / "a", {"peach.yaml": LEGACY})
+    b = _project(tmp_path / "b", {"peach.conf/x/m.yaml": "codops: sesr\ntasks:\n  pull:\n    loop: metadata\n"
+                                                         "    notebook: nb.ipynb\n    method: task\n"
+                                                         "    args: {user: s}\n"})
+    result = _normalise([a / "peach.yaml", b / "peach.conf/x/m.yaml"], METADATA_GROUP)
+    [wf] = result.workflows
+    assert wf.dag_id == "peach.metadata"
+    assert [r.name for r in ir.task_runs(wf.graph)] == ["debr.fetch", "sesr.pull"]
+    assert {r.timeout_seconds for r in ir.task_runs(wf.graph)} == {300}
+    assert [p.name for p in wf.params] == ["debr.fetch.user", "sesr.pull.user"]
+    assert wf.tags == ("peach", "metadata", "debr", "sesr")
+    assert DIALECT.groups_of_dag_id("peach.metadata") == (METADATA_GROUP,)
+    assert DIALECT.groups_of_dag_id("peach.debr") == ("debr",)
+
+
+def test_timeouts_come_from_the_taskspec_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "7")
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_METADATA_TIMEOUT", "3")
+    p = _project(tmp_path / "a", {"peach.yaml": LEGACY})
+    [wf] = _normalise([p / "peach.yaml"], "debr").workflows
+    [meta] = _normalise([p / "peach.yaml"], METADATA_GROUP).workflows
+    assert {r.timeout_seconds for r in ir.task_runs(wf.graph)} == {7}
+    assert {r.timeout_seconds for r in ir.task_runs(meta.graph)} == {3}
+
+
+def test_endpoints_are_checked_then_skipped_with_a_warning(tmp_path: Path) -> None:
+    text = ("codops: debr\ntasks:\n  t: {notebook: nb.ipynb, method: task, args: {user: x}}\nendpoints:\n"
+            "  recommend:\n    notebook: nb.ipynb\n    method: task\n  broken:\n    notebook: nb.ipynb\n"
+            "    method: nothere\n")
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    result = _normalise([p / "peach.yaml"], "debr")
+    warnings = [d for found in result.diagnostics.values() for d in found if d.severity is Severity.WARNING]
+    assert [(d.line, d.column) for d in warnings] == [(5, 3)]
+    assert "served by PEACH's recommendation API, not scheduled" in warnings[0].message
+    assert _errors(result) == ["peach.yaml:10:13: no code cell of nb.ipynb defines `def nothere(...)` at top level"]
+    assert [r.name for r in ir.task_runs(result.workflows[0].graph)] == ["t"]
+
+
+def test_a_broken_task_does_not_drop_the_other_tasks(tmp_path: Path) -> None:
+    text = ("codops: debr\ntasks:\n  good: {notebook: nb.ipynb, method: task, args: {user: x}}\n"
+            "  bad: {notebook: nb.ipynb, methd: task}\n")
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert len(_errors(result)) == 2  # unknown key, missing method
+    assert [r.name for r in ir.task_runs(result.workflows[0].graph)] == ["good"]
+
+
+# -- invalid files: each kind with its file:line:column ---------------------------------------------------------------
+
+TASK = "  t:\n    notebook: nb.ipynb\n    method: task\n    args: {user: x}\n"
+
+INVALID = {
+    "unknown key with a suggestion": (
+        "codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n    ful_notebook: true\n",
+        "peach.yaml:6:5: unknown key 'ful_notebook'", "did you mean 'full_notebook'?"),
+    "unknown root key": ("codops: debr\ntask:\n" + TASK, "peach.yaml:2:1: unknown key 'task'", "did you mean 'tasks'?"),
+    "wrong type for full_notebook": (
+        "codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n    full_notebook: sometimes\n",
+        "peach.yaml:6:20: 'full_notebook' must be true or false", "full_notebook: true"),
+    "unknown loop": ("codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n    loop: metdata\n",
+                     "peach.yaml:6:11: unknown loop 'metdata'", "did you mean 'metadata'?"),
+    "unknown executor": ("codops: debr\ntasks:\n  t:\n    executor: bash\n    notebook: nb.ipynb\n    method: task\n",
+                         "peach.yaml:4:15: unknown executor 'bash'; accepted: 'python'", ""),
+    "missing notebook": ("codops: debr\ntasks:\n  t:\n    method: task\n",
+                         "peach.yaml:4:5: missing required key 'notebook'", "add `notebook:`"),
+    "notebook does not exist": ("codops: debr\ntasks:\n  t:\n    notebook: gone.ipynb\n    method: task\n",
+                                "peach.yaml:4:15: notebook gone.ipynb does not exist", "relative to the project"),
+    "notebook is not a notebook": ("codops: debr\ntasks:\n  t:\n    notebook: fake.ipynb\n    method: task\n",
+                                   "peach.yaml:4:15: fake.ipynb is not a valid Jupyter notebook", ""),
+    "method not defined at top level": (
+        "codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: tsk\n",
+        "peach.yaml:5:13: no code cell of nb.ipynb defines `def tsk(...)` at top level", "did you mean 'task'?"),
+    "args key the method does not accept": (
+        ("codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: strict\n    args:\n      user: x\n"
+        "      itemid: 3\n"),
+        "peach.yaml:8:7: args sets 'itemid', which def strict(user, item_id=0) does not accept", "cell 4"),
+    "args not a mapping": ("codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n    args: [1, 2]\n",
+                           "peach.yaml:6:11: 'args' must be a mapping", ""),
+    "unknown py_env": (
+        ("codops: debr\npy_environments:\n  base: {dependencies: [six]}\n  science: {dependencies: []}\ntasks:\n"
+        "  t:\n    py_env: sciense\n    notebook: nb.ipynb\n    method: task\n    args: {user: x}\n"),
+        "peach.yaml:7:13: unknown py_env 'sciense'", "did you mean 'science'?"),
+    "dependencies together with py_environments": (
+        "codops: debr\npy_environments:\n  base: {dependencies: [six]}\ndependencies: [six]\ntasks:\n" + TASK,
+        "peach.yaml:4:1: `dependencies` cannot be used together with `py_environments`", "py_env"),
+    "py_env without py_environments": (
+        "codops: debr\ntasks:\n  t:\n    py_env: base\n    notebook: nb.ipynb\n    method: task\n",
+        "peach.yaml:4:5: task 't' names py_env 'base', but this file defines no `py_environments`", ""),
+    "two pins of one package": (
+        "codops: debr\ndependencies: [pyarrow==16.1.0]\ntasks:\n  dependencies: [pyarrow==15.0.0]\n" + TASK,
+        "peach.yaml:4:18: 'pyarrow==15.0.0' conflicts with 'pyarrow==16.1.0' at", "same version"),
+    "invalid requirement": ("codops: debr\ndependencies:\n  - 'pandas=>2'\ntasks:\n" + TASK,
+                            "peach.yaml:3:5: 'pandas=>2' is not a valid requirement", "orjson==3.3.1"),
+    "reserved codops": ("codops: metadata\ntasks:\n" + TASK, "peach.yaml:1:9: codops 'metadata' is reserved", ""),
+    "missing codops": ("tasks:\n" + TASK, "peach.yaml:1:1: missing required key 'codops'", ""),
+    "notebook outside the project": ("codops: debr\ntasks:\n  t:\n    notebook: ../x.ipynb\n    method: task\n",
+                                     "peach.yaml:4:15: notebook '../x.ipynb' must be a path inside the project", ""),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(INVALID))
+def test_invalid_file(tmp_path: Path, kind: str) -> None:
+    text, expected, hint = INVALID[kind]
+    p = _project(tmp_path / "a", {"peach.yaml": text, "fake.ipynb": "print('not json')\n"})
+    try:
+        result = _normalise([p / "peach.yaml"], "debr")
+    except SpecError as exc:  # nothing of the file is usable
+        found = [d for d in exc.diagnostics]
+    else:
+        found = [d for ds in result.diagnostics.values() for d in ds if d.severity is Severity.ERROR]
+    rendered = [f"{Path(d.file).name}:{d.line}:{d.column}: {d.message}" for d in found]
+    assert any(r.startswith(expected) for r in rendered), rendered
+    match = next(d for d, r in zip(found, rendered) if r.startswith(expected))
+    assert hint in match.hint + match.message
+
+
+def test_a_task_defined_twice_in_one_codops_names_both_places(tmp_path: Path) -> None:
+    a = _project(tmp_path / "a", {"peach.yaml": "codops: debr\ntasks:\n" + TASK})
+    b = _project(tmp_path / "b", {"peach.conf/x.yaml": "codops: debr\ntasks:\n" + TASK})
+    result = _normalise([a / "peach.yaml", b / "peach.conf/x.yaml"], "debr")
+    assert _errors(result) == [(f"x.yaml:3:3: task 't' of codops 'debr' is defined twice: here and at "
+                               f"{a / 'peach.yaml'}:3:3")]
+
+
+def test_the_json_schema_names_the_reserved_key() -> None:
+    schema = DIALECT.json_schema()
+    assert schema["required"] == ["codops"]
+    assert schema["properties"]["tasks"]["properties"]["dependencies"]["type"] == "array"
+    assert set(schema["$defs"]["Task"]["properties"]) >= {"notebook", "method", "args", "loop", "full_notebook",
+                                                          "py_env", "executor"}
