@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -177,3 +178,18 @@ def test_pvc_size_and_class() -> None:
         k8s_pods.pvc_manifest(cfg(), task_run(), "ts-x", {})["spec"]["resources"]["requests"]["storage"]
         == "1Gi"
     )
+
+
+def test_typed_inputs_reach_the_provision_pod_and_the_run_pods_environment() -> None:
+    threshold = ir.Param("threshold", ir.ParamType.NUMBER, default="0.5", minimum=0, maximum=1)
+    run = task_run(inputs=(ir.TaskInput("threshold", param=threshold),
+                           ir.TaskInput("notes", path="notes.txt", content="hi")),
+                   outputs=(ir.TaskOutput("out/*.json", "s3://b/o"),))
+    provision = pod_of(KubernetesProvisionOperator, run)["spec"]["containers"][0]["command"]
+    spec = json.loads(provision[5])
+    assert spec["inputs"] == [{"name": "notes", "path": "notes.txt", "content": "hi"},
+                              {"name": "threshold", "type": "number", "value": 0.5}]
+    env = pod_of(KubernetesRunOperator, run)["spec"]["containers"][0]["env"]
+    assert {"name": "INPUT_THRESHOLD", "value": "0.5"} in env
+    collect = json.loads(pod_of(KubernetesCollectOperator, run, run_task_id="run")["spec"]["containers"][0]["command"][5])
+    assert collect["outputs"] == [{"path": "out/*.json", "url": "s3://b/o"}]

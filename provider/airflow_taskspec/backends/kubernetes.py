@@ -30,6 +30,8 @@ from .phases import (
     data_set_staging,
     execution_timeout,
     fail_unless_run_succeeded,
+    input_env,
+    input_staging,
     run_state,
 )
 
@@ -229,6 +231,7 @@ class KubernetesProvisionOperator(_FilerPod):
             "store_options": self.pod_store_options(context),
             # The executor pod does not mount the store, so a link would dangle there: copy.
             "data_sets_by_reference": False,
+            "inputs": input_staging(self.task_run, context or {}),  # rendered without a run: the defaults
         }
         self.cmds = k8s_pods.filer_command("provision", spec)
         self.init_containers = (
@@ -265,6 +268,7 @@ class KubernetesRunOperator(TaskspecPodOperator):
         self.cmds = ["bash", "-c", k8s_pods.run_script(run, self.settings)]
         self.env_vars = (
             k8s_pods.provided_env(names.dag_id, names.run_id, names.step, names.artifact_url)
+            + [k8s.V1EnvVar(name=name, value=value) for name, value in input_env(run, context or {}).items()]
             + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]
             + list(self._secret_env)
         )
@@ -292,6 +296,7 @@ class KubernetesCollectOperator(_FilerPod):
             "exchange_url": names.exchange_url if self.plan.hands_on else None,
             "data_sets": data_set_publishing(self.task_run, self.settings),
             "store_options": self.pod_store_options(context),
+            "outputs": [{"path": o.path, **({"url": o.url} if o.url else {})} for o in self.task_run.outputs],
             "run_succeeded": bool(context) and run_state(context, self.run_task_id) == "success",
             "data_set_versions": self.settings.data_set_versions,
             "meta": names.meta,
