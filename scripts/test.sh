@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: the whole suite. Installs what the container tests need first (podman, runc, debootstrap from
-# Debian; the executor and filer test images built locally), so a fresh machine needs nothing by hand.
+# `make test`: the whole suite. Installs what the container and UI tests need first (podman, runc, debootstrap
+# and chromium from Debian; the executor and filer test images built locally), so a fresh machine needs nothing
+# by hand.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -14,6 +15,9 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 fi
+
+echo "== chromium (UI screenshots)"
+scripts/chromium-setup.sh >/dev/null
 
 echo "== test suite"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -59,3 +59,12 @@ def test_each_bad_option_names_itself_and_where_to_fix_it(option: str, value: st
     with pytest.raises(config.ConfigError) as caught:
         config.settings()
     assert expected in str(caught.value) and f"AIRFLOW__TASKSPEC__{option.upper()}" in str(caught.value)
+
+
+@pytest.mark.parametrize("command", ["validate", "list", "render"])
+def test_a_folder_without_spec_files(command: str, tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.md").write_text("# not a spec\n")
+    (tmp_path / "notes" / "ame.yaml.bak").write_text("name: old\n")
+    assert_one_line_error(taskspec(command, str(tmp_path)), f"taskspec {command}: no spec file (ame.yaml, ame.yml",
+                          str(tmp_path))

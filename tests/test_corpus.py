@@ -97,6 +97,7 @@ def test_sklearn_logistic_regression(compiled):
     text = errors_of(compiled, "sklearn_logistic_regression")
     assert ":3:5: error: task 'training' has no executor" in text
     assert "`command`, `task_type` are from older AME files: the executor replaced them" in text
+    assert "Write `executor: !mlflow` (or !poetry, !pip, !pipEnv, !custom)" in text  # its command is `mlflow run .`
 
 
 def test_poetry_v1(compiled):

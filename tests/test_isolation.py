@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from airflow_taskspec import compile_cache, resolve
-from airflow_taskspec.build import BROKEN_FILES_DAG_ID
+from airflow_taskspec.broken_files import BROKEN_FILES_DAG_ID
 from airflow_taskspec.dialects import ame
 from airflow_taskspec.dialects.diagnostics import WHOLE_FILE
 from airflow_taskspec.loader import load_dags
@@ -117,7 +117,7 @@ def test_an_invalid_task_drops_only_itself_and_what_uses_it(tmp_path: Path) -> N
 """ + TASK.format(name="last"))
     assert [w.dag_id for w in c.workflows] == ["p.first", "p.last"]
     assert messages(c, spec) == [
-        (f"{spec}:8:7: error: resource 'memory': 'ten gigabytes' is not a Kubernetes quantity; write a number with "
+        (f"{spec}:8:15: error: resource 'memory': 'ten gigabytes' is not a Kubernetes quantity; write a number with "
          "an optional unit: m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei (for example 500m, 4, 10G, 8Gi)"),
         f"{spec}:12:14: error: task 'bad', used here, has errors (line 8), so this cannot be compiled either",
     ]

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from airflow_taskspec.build import BROKEN_FILES_DAG_ID
+from airflow_taskspec.broken_files import BROKEN_FILES_DAG_ID
 from airflow_taskspec.loader import load_dags
 
 from tests.conftest import make_dag_folder
@@ -41,13 +41,13 @@ def test_twenty_good_files_load_in_dagbag_next_to_a_broken_one(tmp_path: Path) -
     assert bag.import_errors == {}  # the loader module itself never fails
     assert {f"project{n}.step" for n in range(20)} <= set(bag.dags)
     broken = bag.dags[BROKEN_FILES_DAG_ID]
-    where = f"{folder / 'zz_broken' / 'ame.yaml'}:7:7"
+    where = f"{folder / 'zz_broken' / 'ame.yaml'}:7:15"
     assert where in broken.doc_md
     assert "not a Kubernetes quantity" in broken.doc_md
     assert "1 spec file(s) failed" in broken.dag_display_name
     assert broken.dag_display_name.startswith("!")  # sorts first in the UI's DAG list
     assert broken.description.startswith(where)  # the first error, shown on hover in the DAG list
-    assert broken.get_task("report_errors").errors[str(folder / "zz_broken" / "ame.yaml")].startswith(where)
+    assert broken.get_task("report_errors").errors[str(folder / "zz_broken" / "ame.yaml")][0].startswith(where)
 
 
 def test_no_placeholder_dag_when_every_file_compiles(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_no_placeholder_dag_when_every_file_compiles(tmp_path: Path) -> None:
 def test_when_airflow_runs_a_task_only_that_dag_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = make_dag_folder(tmp_path / "dags", {f"p{n}": GOOD.format(n=n) for n in range(3)} | {"b": BROKEN})
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "project2.step")
-    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "step.run")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "step")
     namespace: dict[str, object] = {}
     dags = load_dags(str(folder / "taskspec_dags.py"), namespace)
     assert [d.dag_id for d in dags] == ["project2.step"]
@@ -81,7 +81,7 @@ def test_an_unexpected_failure_becomes_the_placeholder_not_an_exception(tmp_path
     monkeypatch.setattr(build, "build_dag", explode)
     dags = {d.dag_id: d for d in load_dags(str(folder), {})}
     assert "project2.step" in dags
-    assert "building DAG project1.step failed: boom" in dags[BROKEN_FILES_DAG_ID].doc_md
+    assert "DAG project1.step cannot be built with the local backend: boom" in dags[BROKEN_FILES_DAG_ID].doc_md
 
 
 def test_airflowignore_hides_a_project_from_the_loader(tmp_path: Path) -> None:

@@ -68,13 +68,38 @@ def containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from pod["spec"]["containers"]
 
 
+def phases_by_step(rendered: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for doc in rendered:
+        labels = doc["metadata"]["labels"]
+        key = (labels["taskspec.io/dag-id"], labels["taskspec.io/task"])
+        found.setdefault(key, []).append(labels.get("taskspec.io/phase", "pvc"))
+    return found
+
+
 def test_every_manifest_validates_against_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
     kinds = [d["kind"] for d in rendered]
-    # hello (1 task) + house_prices (4 single-task DAGs + the 4-step pipeline) + secretive (1): 10 task groups.
-    assert kinds.count("PersistentVolumeClaim") == 10 and kinds.count("Pod") == 30
+    # hello (1 step) + house_prices (4 single-step DAGs + the 4-step pipeline) + secretive (1): 10 steps.
+    assert kinds.count("PersistentVolumeClaim") == 10 and kinds.count("Pod") == 26
     for doc in rendered:
         for version in VERSIONS:
             kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_each_step_has_a_pvc_and_only_the_pods_it_needs(rendered: list[dict[str, Any]]) -> None:
+    """Every example step stages its project folder; a step that saves nothing (no artifacts, no later
+    step needing its files, no data set) gets no collection pod."""
+    full, no_collect = ["pvc", "provision", "run", "collect"], ["pvc", "provision", "run"]
+    assert phases_by_step(rendered) == {
+        ("hello.daily_greeting", "daily_greeting"): full,  # saveChangedFiles
+        **{("house_prices.train_and_compare", s): full for s in ("prepare_data", "train_linear", "train_knn")},
+        ("house_prices.train_and_compare", "compare"): full,  # artifacts.paths
+        ("house_prices.prepare_data", "prepare_data"): no_collect,
+        ("house_prices.train_linear", "train_linear"): no_collect,
+        ("house_prices.train_knn", "train_knn"): no_collect,
+        ("house_prices.compare", "compare"): full,
+        ("secretive.uses_secrets", "uses_secrets"): no_collect,
+    }
 
 
 def test_names_labels_and_annotations(rendered: list[dict[str, Any]]) -> None:

@@ -33,7 +33,16 @@ def filesystem(settings: Settings) -> AbstractFileSystem:
     from airflow.sdk.io import get_fs
 
     scheme = fsspec.core.split_protocol(settings.artifact_store)[0] or "file"
-    return get_fs(scheme, settings.artifact_conn_id or None)
+    conn_id = settings.artifact_conn_id or None
+    try:
+        return get_fs(scheme, conn_id)
+    except ValueError:  # no Airflow provider registers this scheme
+        if conn_id:
+            raise ValueError(
+                f"[taskspec] artifact_store {settings.artifact_store!r} with artifact_conn_id {conn_id!r}: no "
+                f"installed Airflow provider handles {scheme}:// (for s3:// install "
+                "apache-airflow-providers-amazon[s3fs]; see docs/storage.md)") from None
+        return fsspec.filesystem(scheme)  # any fsspec filesystem, with its own defaults
 
 
 def location(settings: Settings, url: str | None = None) -> Location:

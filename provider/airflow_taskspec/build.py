@@ -1,21 +1,20 @@
 """IR -> Airflow DAG objects. The only module that uses Airflow's DAG authoring API.
 
-Every TaskRun becomes one TaskGroup: workspace (setup) -> provision -> run -> collect -> cleanup (teardown).
-Pipeline steps are wired as written: a Sequence chains groups, a Parallel fans out and joins.
+Every TaskRun becomes one Airflow task, named after the step, whose operator (from the backend) runs the
+phases workspace -> provision -> run -> collect -> cleanup itself. Pipeline steps are wired as written: a
+Sequence chains steps, a Parallel fans out and joins. One run-level teardown ends every DAG run.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk import DAG, Asset, TaskGroup
+from airflow.sdk import DAG, Asset
 
 from . import ir
 from .backends import Backend, StepPlan
-from .config import Settings
 
 
 def schedule_of(schedule: ir.Schedule) -> Any:
@@ -41,16 +40,19 @@ def code_block(text: str, language: str = "") -> str:
     return f"{fence}{language}\n{text.rstrip()}\n{fence}"
 
 
+RUN_TEARDOWN_ID = "taskspec_teardown"
+
+
 @dataclass
 class _Wiring:
-    """Groups built so far, and unique group ids within one DAG (the same task may run twice)."""
+    """Steps built so far, and unique task ids within one DAG (the same task may run twice)."""
 
     backend: Backend
     workflow: ir.Workflow
-    used_ids: set[str] = field(default_factory=set)
-    downstream_of: dict[str, bool] = field(default_factory=dict)
+    used_ids: set[str] = field(default_factory=lambda: {RUN_TEARDOWN_ID})
+    steps: list[Any] = field(default_factory=list)
 
-    def group_id(self, name: str) -> str:
+    def step_id(self, name: str) -> str:
         candidate, n = name, 1
         while candidate in self.used_ids:
             n += 1
@@ -63,42 +65,22 @@ def _outlets(run: ir.TaskRun) -> tuple[Asset, ...]:
     return tuple(Asset(d.uri) for d in run.publishes)
 
 
-def _task_group(w: _Wiring, run: ir.TaskRun, earlier: tuple[str, ...], hands_on: bool) -> tuple[TaskGroup, str]:
-    group_id = w.group_id(run.name)
-    plan = StepPlan(dag_id=w.workflow.dag_id, group_id=group_id, earlier_steps=earlier, hands_on=hands_on,
+def _step(w: _Wiring, run: ir.TaskRun, earlier: tuple[str, ...], hands_on: bool) -> tuple[Any, str]:
+    plan = StepPlan(dag_id=w.workflow.dag_id, step=w.step_id(run.name), earlier_steps=earlier, hands_on=hands_on,
                     outlets=_outlets(run))
-    with TaskGroup(group_id=group_id, tooltip=run.recipe.command) as group:
-        p = w.backend.phases(w.workflow, run, plan)
-        p.workspace >> p.provision >> p.run >> p.collect >> p.cleanup
-        p.cleanup.as_teardown(setups=p.workspace)
-        for ensure in _data_set_gates(w.workflow, run, w.backend.settings):
-            ensure >> p.workspace  # no workspace (folder or PVC) exists while the step waits for its data
-    return group, group_id
+    op = w.backend.step(w.workflow, run, plan)
+    w.steps.append(op)
+    return op, plan.step
 
 
-def _data_set_gates(workflow: ir.Workflow, run: ir.TaskRun, cfg: Settings) -> list[Any]:
-    from .backends.phases import EnsureDataSetOperator
-    from .runtime import layout
-
-    gates = []
-    for use in run.data_sets:
-        if not use.producer_dag_id or use.producer_dag_id == workflow.dag_id:
-            continue
-        gates.append(EnsureDataSetOperator(
-            task_id=f"ensure_{use.name}", trigger_dag_id=use.producer_dag_id,
-            data_set_url=layout.dataset_url(cfg.artifact_store, use.project, use.name), settings=cfg,
-        ))
-    return gates
-
-
-Built = tuple[list[TaskGroup], list[TaskGroup], tuple[str, ...]]
-"""A built step: its first groups, its last groups, and the group ids it ran (for later steps' inputs)."""
+Built = tuple[list[Any], list[Any], tuple[str, ...]]
+"""A built step: its first tasks, its last tasks, and the step ids it ran (for later steps' inputs)."""
 
 
 def _wire(w: _Wiring, step: ir.Step, earlier: tuple[str, ...], last: bool) -> Built:
     if isinstance(step, ir.TaskRun):
-        group, gid = _task_group(w, step, earlier, hands_on=not last)
-        return [group], [group], (gid,)
+        op, sid = _step(w, step, earlier, hands_on=not last)
+        return [op], [op], (sid,)
     if isinstance(step, ir.Parallel):
         return _wire_parallel(w, step, earlier, last)
     return _wire_sequence(w, step, earlier, last)
@@ -106,8 +88,8 @@ def _wire(w: _Wiring, step: ir.Step, earlier: tuple[str, ...], last: bool) -> Bu
 
 def _wire_parallel(w: _Wiring, step: ir.Parallel, earlier: tuple[str, ...], last: bool) -> Built:
     """Every branch starts after the same earlier steps; the step ends when all branches have."""
-    firsts: list[TaskGroup] = []
-    lasts: list[TaskGroup] = []
+    firsts: list[Any] = []
+    lasts: list[Any] = []
     ran: tuple[str, ...] = ()
     for branch in step.branches:
         f, l_, r = _wire(w, branch, earlier, last)
@@ -119,8 +101,8 @@ def _wire_parallel(w: _Wiring, step: ir.Parallel, earlier: tuple[str, ...], last
 
 def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last: bool) -> Built:
     """Each step starts after the previous one and receives the outputs of all steps before it."""
-    firsts: list[TaskGroup] = []
-    previous: list[TaskGroup] = []
+    firsts: list[Any] = []
+    previous: list[Any] = []
     ran: tuple[str, ...] = ()
     for i, child in enumerate(step.steps):
         f, l_, r = _wire(w, child, earlier + ran, last and i == len(step.steps) - 1)
@@ -134,8 +116,10 @@ def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last
 
 
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
+    """One task per step, wired as the pipeline says, and the run-level teardown after all of them."""
     from .params import airflow_params
 
+    optional = {"max_active_runs": workflow.max_active_runs} if workflow.max_active_runs else {}
     with DAG(
         dag_id=workflow.dag_id,
         dag_display_name=workflow.title,
@@ -143,39 +127,16 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
         doc_md=doc_md(workflow),
         schedule=schedule_of(workflow.schedule),
         catchup=False,
-        max_active_runs=workflow.max_active_runs or 16,
         tags=list(workflow.tags),
         default_args={"owner": workflow.owner},
         params=airflow_params(workflow.params),
+        **optional,  # otherwise Airflow's max_active_runs_per_dag stands
     ) as dag:
-        _wire(_Wiring(backend, workflow), workflow.graph, (), last=True)
+        w = _Wiring(backend, workflow)
+        _wire(w, workflow.graph, (), last=True)
+        # Upstream of every step, not only of the last ones: a failed branch must not let the teardown run
+        # while another branch still works. As a teardown it is not a leaf: the steps decide the run's state.
+        teardown = backend.run_teardown(workflow, RUN_TEARDOWN_ID)
+        teardown.set_upstream(w.steps)
+        teardown.as_teardown()
     return dag
-
-
-def broken_files_dag(errors: dict[str, str]) -> DAG:
-    """One placeholder DAG that shows every spec file that failed to compile, and fails when run."""
-    from .backends.errors_report import ReportSpecErrorsOperator
-
-    listing = "\n\n".join(f"#### `{file}`\n\n```\n{html.escape(text)}\n```" for file, text in sorted(errors.items()))
-    with DAG(
-        dag_id=BROKEN_FILES_DAG_ID,
-        # "!" sorts before letters, so the DAG list (sorted by display name) shows this first.
-        dag_display_name=f"! taskspec: {len(errors)} spec file(s) failed to compile ⚠",
-        description=_first_error_line(errors)[:200],
-        doc_md="## Spec files that failed to compile\n\nFix them; the DAGs appear on the next parse.\n\n" + listing,
-        schedule=None,
-        catchup=False,
-        tags=["taskspec-error"],
-    ) as dag:
-        ReportSpecErrorsOperator(task_id="report_errors", errors=errors)
-    return dag
-
-
-BROKEN_FILES_DAG_ID = "taskspec.broken_files"
-
-
-def _first_error_line(errors: dict[str, str]) -> str:
-    """The first error of the first broken file, for the DAG's one-line description."""
-    first = errors[sorted(errors)[0]].splitlines()[0] if errors else ""
-    more = f" (and {len(errors) - 1} more file(s))" if len(errors) > 1 else ""
-    return first + more

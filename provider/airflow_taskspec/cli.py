@@ -13,11 +13,17 @@ from .errors import Severity
 
 
 def _validate(args: argparse.Namespace) -> int:
-    compilation = resolve.compile_paths(args.paths)
-    for diagnostic in compilation.diagnostics():
-        print(diagnostic.format(), file=sys.stderr if diagnostic.severity is Severity.ERROR else sys.stdout)
-    broken = len(compilation.errors)
-    print(f"{len(compilation.workflows)} DAG(s) compiled, {broken} file(s) with errors", file=sys.stderr)
+    from .checks import check
+
+    # The loader's own check: compile, then build every DAG with the backend (`--backend` to check another).
+    checked = check(args.paths, backend_name=args.backend)
+    errors = sorted((d for found in checked.errors.values() for d in found), key=lambda d: (d.file, d.line, d.column))
+    for diagnostic in sorted(checked.warnings, key=lambda d: (d.file, d.line, d.column)):
+        print(diagnostic.format())
+    for diagnostic in errors:
+        print(diagnostic.format(), file=sys.stderr)
+    broken = len(checked.errors)
+    print(f"{checked.compiled} DAG(s) compiled, {broken} file(s) with errors", file=sys.stderr)
     return 1 if broken else 0
 
 
@@ -25,7 +31,18 @@ def _list(args: argparse.Namespace) -> int:
     compilation = resolve.compile_paths(args.paths)
     for wf in compilation.workflows:
         print(f"{wf.dag_id}\t{_schedule_text(wf.schedule)}\t{wf.source_file}")
+    _report_errors(compilation)
     return 1 if compilation.errors else 0
+
+
+def _report_errors(compilation: resolve.Compilation) -> None:
+    """On stderr: which files failed and why (the DAGs of the other files are still listed or rendered)."""
+    for diagnostic in compilation.diagnostics():
+        if diagnostic.severity is Severity.ERROR:
+            print(diagnostic.format(), file=sys.stderr)
+    if compilation.errors:
+        print(f"{len(compilation.errors)} file(s) with errors: {', '.join(sorted(compilation.errors))}",
+              file=sys.stderr)
 
 
 def _schedule_text(schedule: ir.Schedule) -> str:
@@ -37,18 +54,46 @@ def _schedule_text(schedule: ir.Schedule) -> str:
 def _render(args: argparse.Namespace) -> int:
     import contextlib
 
-    # Only manifests on stdout: anything Airflow or the provider prints while building goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        from .backends.kubernetes import render_manifests
+    from .config import settings
 
+    # Only manifests on stdout, and no operator log lines: Airflow's and our loggers stay quiet while building.
+    with contextlib.redirect_stdout(sys.stderr):
+        from .render import render_manifests
+
+        _quiet_logs()  # after the imports: importing Airflow configures its logging
+
+        cfg = settings()
         compilation = resolve.compile_paths(args.paths)
-        if compilation.errors:
-            for diagnostic in compilation.diagnostics():
-                print(diagnostic.format(), file=sys.stderr)
-            return 1
-        text = render_manifests(compilation.workflows)
-    sys.stdout.write(text)
-    return 0
+        _report_errors(compilation)
+        if cfg.artifact_store.startswith("file://"):
+            print(f"taskspec render: warning: the artifact store {cfg.artifact_store} is a folder on this machine; "
+                  "pods reach it only as a hostPath on a one-node cluster. Set [taskspec] artifact_store to an "
+                  "object store (s3://..., gs://...) for a real cluster", file=sys.stderr)
+        docs, failed = [], 0
+        for workflow in compilation.workflows:
+            try:
+                docs.append(render_manifests([workflow], cfg))
+            except Exception as exc:  # this DAG cannot become pods as configured: say why, render the others
+                failed += 1
+                o = workflow.origin
+                print(f"{o.file}:{o.line}:{o.column}: error: DAG {workflow.dag_id} cannot be rendered: "
+                      f"{_one_line(exc)}", file=sys.stderr)
+    sys.stdout.write("---\n".join(d for d in docs if d))
+    return 1 if compilation.errors or failed else 0
+
+
+def _quiet_logs() -> None:
+    """Warnings and errors only: building operators logs a line per pod ("Building pod ..."), which is noise for
+    a command whose output is manifests. Airflow's operators log through structlog, the rest through logging."""
+    import logging
+
+    logging.disable(logging.INFO)
+    try:
+        import structlog
+
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    except ImportError:  # structlog comes with Airflow; without it there is nothing to quiet
+        pass
 
 
 def _gc(args: argparse.Namespace) -> int:
@@ -88,6 +133,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check spec files; exit 1 on errors")
     v.add_argument("paths", nargs="+", help="spec files or folders")
+    v.add_argument("--backend", choices=["local", "kubernetes"],
+                   help="check against this backend (default: [taskspec] backend)")
     v.set_defaults(func=_validate)
     ls = sub.add_parser("list", help="list the DAGs the spec files compile to")
     ls.add_argument("paths", nargs="+")
@@ -112,6 +159,19 @@ def _missing_paths(args: argparse.Namespace) -> list[str]:
     return [p for p in getattr(args, "paths", None) or [] if not os.path.exists(p)]
 
 
+def _folders_without_specs(args: argparse.Namespace) -> list[str]:
+    """Folders among the paths holding no spec file that a dialect reads (after .airflowignore); a folder that
+    cannot be walked is not one of them: the command reports why."""
+    import os
+
+    empty = []
+    for path in getattr(args, "paths", None) or []:
+        walked = resolve.Compilation()
+        if os.path.isdir(path) and not resolve.discover(path, walked) and not walked.errors:
+            empty.append(path)
+    return empty
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Every failure is one line on stderr and a non-zero exit; TASKSPEC_DEBUG=1 shows tracebacks."""
     import os
@@ -122,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = _missing_paths(args)
     if missing:
         print(f"taskspec {args.command}: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    empty = _folders_without_specs(args)
+    if empty:
+        names = sorted({g for d in REGISTRY.values() for p in d.patterns for g in p.globs})
+        print(f"taskspec {args.command}: no spec file ({', '.join(names)}) in {', '.join(empty)}", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))

@@ -11,9 +11,9 @@ import logging
 import os
 from typing import Any
 
-from . import build, resolve
-from .backends import for_settings
-from .config import settings
+from .broken_files import BROKEN_FILES_DAG_ID, broken_files_dag
+from .checks import Checked, check
+from .errors import Diagnostic
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +31,19 @@ def load_dags(anchor: str, namespace: dict[str, Any]) -> list[Any]:
     """Compile the folder holding ``anchor`` (the loader file itself, or a folder) into ``namespace``."""
     folder = anchor if os.path.isdir(anchor) else os.path.dirname(os.path.abspath(anchor))
     wanted = _wanted_dag_id()
-    errors: dict[str, str] = {}
-    dags: list[Any] = []
+    # Running the broken-files DAG's task needs every error, so it compiles (and builds) the whole folder.
+    only = None if wanted == BROKEN_FILES_DAG_ID else wanted
     try:
-        compilation = resolve.compile_paths([folder], only_dag_id=wanted)
-        errors.update({file: err.format() for file, err in compilation.errors.items()})
-        for warning in compilation.warnings:
-            log.warning("%s", warning.format())
-        backend = for_settings(settings())
-        for workflow in compilation.workflows:
-            if wanted and workflow.dag_id != wanted:
-                continue
-            try:
-                dags.append(build.build_dag(workflow, backend))
-            except Exception as exc:  # a bug of ours must not hide other DAGs either
-                log.exception("building DAG %s failed", workflow.dag_id)
-                errors[workflow.source_file] = f"{workflow.source_file}: building DAG {workflow.dag_id} failed: {exc}"
-    except Exception as exc:
+        checked = check([folder], only_dag_id=only)
+    except Exception as exc:  # a bug of ours must not hide every DAG of the folder: show it instead
         log.exception("taskspec could not compile %s", folder)
-        errors[folder] = f"{folder}: taskspec could not compile this folder: {exc}"
-    if errors and (wanted is None or wanted == build.BROKEN_FILES_DAG_ID):
-        dags.append(build.broken_files_dag(errors))
+        checked = Checked(errors={folder: [Diagnostic(folder, 1, 1, f"taskspec could not compile this folder: {exc}",
+                                                      "this is a bug in taskspec; please report it")]})
+    for warning in checked.warnings:
+        log.warning("%s", warning.format())
+    dags = list(checked.dags) if wanted != BROKEN_FILES_DAG_ID else []
+    if checked.errors and (wanted is None or wanted == BROKEN_FILES_DAG_ID):
+        dags.append(broken_files_dag(checked.errors))
     for i, dag in enumerate(dags):
         namespace[f"taskspec_dag_{i}"] = dag
     return dags

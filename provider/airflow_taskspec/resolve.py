@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ir
+from . import airflow_ids, ir
 from .compile_cache import CompileCache, file_digest
 from .dialects import REGISTRY, Dialect, Group, SpecFile
 from .dialects.diagnostics import dedupe
@@ -308,6 +308,11 @@ def compile_paths(paths: Iterable[str], only_dag_id: str | None = None) -> Compi
                 result.add(file, diagnostics)
             workflows.extend(wf for wf in compiled.workflows if only_dag_id is None or wf.dag_id == only_dag_id)
 
+    # Ids Airflow would reject fail the DAG's file here, not when Airflow builds the DAG object.
+    checked = [(wf, airflow_ids.problems(wf)) for wf in workflows]
+    for diagnostic in dedupe(d for _, found in checked for d in found):
+        result.add(diagnostic.file, [diagnostic])
+    workflows = [wf for wf, found in checked if not found]
     result.workflows, clashes = _duplicate_ids(workflows)
     for diagnostic in clashes:
         result.add(diagnostic.file, [diagnostic])

@@ -15,19 +15,14 @@ def test_label_values_are_valid_and_distinct() -> None:
     )  # valid values stay as they are
 
 
-def test_claim_names_are_deterministic_dns_labels() -> None:
-    name = k8s_names.claim_name(
-        "house_prices.train_and_compare", "manual__2026-11-21T10:00:00+00:00", "prepare_data"
-    )
-    assert name == k8s_names.claim_name(
-        "house_prices.train_and_compare", "manual__2026-11-21T10:00:00+00:00", "prepare_data"
-    )
+def test_claim_names_are_deterministic_dns_labels_one_per_try() -> None:
+    dag, run = "house_prices.train_and_compare", "manual__2026-11-21T10:00:00+00:00"
+    name = k8s_names.claim_name(dag, run, "prepare_data", 1)
+    assert name == k8s_names.claim_name(dag, run, "prepare_data", 1)
     assert k8s_names.is_dns_label(name) and name.startswith("ts-prepare-data-")
-    other = k8s_names.claim_name(
-        "house_prices.train_and_compare", "manual__2026-11-21T10:00:01+00:00", "prepare_data"
-    )
-    assert other != name
-    long = k8s_names.claim_name("p" * 100 + ".t", "r" * 300, "T" * 100)
+    assert k8s_names.claim_name(dag, "manual__2026-11-21T10:00:01+00:00", "prepare_data", 1) != name
+    assert k8s_names.claim_name(dag, run, "prepare_data", 2) != name  # a retry or a clear: a fresh workspace
+    long = k8s_names.claim_name("p" * 100 + ".t", "r" * 300, "T" * 100, 1)
     assert k8s_names.is_dns_label(long) and len(long) <= 63
 
 
@@ -42,3 +37,8 @@ def test_client_side_label_matching() -> None:
     assert not k8s_names.matches({**wanted, k8s_names.LABEL_TASK: "u"}, wanted)
     assert not k8s_names.matches(None, wanted)
     assert k8s_names.selector({"b": "2", "a": "1"}) == "a=1,b=2"
+    # A try's labels are its step's plus the try; the run's teardown selects on DAG and run only.
+    step = k8s_names.step_labels("d", "r", "t", 2)
+    assert k8s_names.matches(step, wanted) and step[k8s_names.LABEL_TRY] == "2"
+    assert k8s_names.matches(step, k8s_names.dag_run_labels("d", "r"))
+    assert not k8s_names.matches(k8s_names.step_labels("d", "r2", "t", 2), k8s_names.dag_run_labels("d", "r"))

@@ -1,4 +1,5 @@
-"""The pods and PVC of one TaskRun, built by the KubernetesPodOperator with no cluster (dry run)."""
+"""The pods and PVC one step's operator would create, built by the KubernetesPodOperator with no cluster (dry
+run), through the operator's ``manifests()`` (what `taskspec render` prints)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,12 @@ from typing import Any
 import pytest
 from airflow_taskspec import ir
 from airflow_taskspec.backends import StepPlan, k8s_pods
+from airflow_taskspec.backends.k8s_phase_pods import PhasePod
 from airflow_taskspec.backends.k8s_pods import KubernetesSpecError
-from airflow_taskspec.backends.kubernetes import (
-    KubernetesCollectOperator,
-    KubernetesProvisionOperator,
-    KubernetesRunOperator,
-)
+from airflow_taskspec.backends.kubernetes import KubernetesStepOperator
 from airflow_taskspec.config import settings
-from kubernetes.client import ApiClient
 
-PLAN = StepPlan(dag_id="proj.task", group_id="train", earlier_steps=("prep",), hands_on=True)
+PLAN = StepPlan(dag_id="proj.task", step="train", earlier_steps=("prep",), hands_on=True)
 
 
 def cfg(**changes: Any) -> Any:
@@ -35,9 +32,9 @@ def task_run(**changes: Any) -> ir.TaskRun:
     return replace(base, **changes)
 
 
-def pod_of(op_class: type, run: ir.TaskRun, settings: Any = None, **kwargs: Any) -> dict[str, Any]:
-    op = op_class(task_id=op_class.phase, plan=PLAN, settings=settings or cfg(), task_run=run, **kwargs)
-    return ApiClient().sanitize_for_serialization(op.build_pod_request_obj(dry_run=True))
+def pod_of(phase: str, run: ir.TaskRun, settings: Any = None) -> dict[str, Any]:
+    step = KubernetesStepOperator(plan=PLAN, settings=settings or cfg(), task_run=run)
+    return dict(step.manifests()[phase])
 
 
 def test_run_pod_env_resources_and_secrets() -> None:
@@ -48,7 +45,7 @@ def test_run_pod_env_resources_and_secrets() -> None:
         timeout_seconds=600,
     )
     pod = pod_of(
-        KubernetesRunOperator,
+        "run",
         run,
         cfg(
             secret_data_key="token",
@@ -90,15 +87,15 @@ def test_run_pod_env_resources_and_secrets() -> None:
 
 
 def test_image_from_the_task_wins() -> None:
-    pod = pod_of(KubernetesRunOperator, task_run(image="ghcr.io/me/model:1"))
+    pod = pod_of("run", task_run(image="ghcr.io/me/model:1"))
     assert pod["spec"]["containers"][0]["image"] == "ghcr.io/me/model:1"
 
 
 def test_vault_secrets_need_a_role_then_use_injector_annotations() -> None:
     run = task_run(secrets=(ir.SecretRef(ir.SecretStore.VAULT, "secret/data/api", "API_TOKEN", vault="main"),))
     with pytest.raises(KubernetesSpecError, match="vault_role"):
-        pod_of(KubernetesRunOperator, run)
-    pod = pod_of(KubernetesRunOperator, run, cfg(vault_role="taskspec"))
+        pod_of("run", run)
+    pod = pod_of("run", run, cfg(vault_role="taskspec"))
     notes = pod["metadata"]["annotations"]
     assert notes["vault.hashicorp.com/agent-inject"] == "true"
     assert notes["vault.hashicorp.com/agent-pre-populate-only"] == "true"
@@ -109,15 +106,14 @@ def test_vault_secrets_need_a_role_then_use_injector_annotations() -> None:
 
 
 def test_secret_names_follow_the_key() -> None:
-    pod = pod_of(KubernetesRunOperator,
-                 task_run(secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "blob_storage_key", "KEY"),)))
+    pod = pod_of("run", task_run(secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "blob_storage_key", "KEY"),)))
     assert pod["spec"]["containers"][0]["env"][-1]["valueFrom"]["secretKeyRef"]["name"] == "blob-storage-key"
     with pytest.raises(KubernetesSpecError, match="cannot name a Kubernetes Secret"):
-        pod_of(KubernetesRunOperator, task_run(secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "my secret!", "X"),)))
+        pod_of("run", task_run(secrets=(ir.SecretRef(ir.SecretStore.PLATFORM, "my secret!", "X"),)))
 
 
 def test_commands_are_not_jinja_templates() -> None:
-    assert KubernetesRunOperator.template_fields == ()
+    assert KubernetesStepOperator.template_fields == () and PhasePod.template_fields == ()
 
 
 def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
@@ -126,14 +122,14 @@ def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
         source=ir.ProjectSource(folder=str(tmp_path)),
         artifacts=ir.Artifacts(paths=("out",), save_changed_files=True),
     )
-    provision = pod_of(KubernetesProvisionOperator, run, cfg(artifact_secret="store-keys"))
+    provision = pod_of("provision", run, cfg(artifact_secret="store-keys"))
     base = provision["spec"]["containers"][0]
     assert base["command"][:5] == ["python", "-m", "airflow_taskspec.runtime", "provision", "--spec"]
     assert '"project_url": "s3://bucket/ts/projects/' in base["command"][5]
     assert "runs/proj/task/render/prep/handoff" in base["command"][5]
     assert base["envFrom"] == [{"secretRef": {"name": "store-keys"}}]
     assert base["image"] == "taskspec-filer:latest"
-    collect = pod_of(KubernetesCollectOperator, run, run_task_id="run")
+    collect = pod_of("collect", run)
     cmd = collect["spec"]["containers"][0]["command"]
     assert (
         cmd[3] == "collect"
@@ -146,7 +142,7 @@ def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
 
 def test_git_sources_are_fetched_by_an_init_container() -> None:
     run = task_run(source=ir.ProjectSource(git_url="https://example.com/p.git", git_ref="v1"))
-    pod = pod_of(KubernetesProvisionOperator, run)
+    pod = pod_of("provision", run)
     init = pod["spec"]["initContainers"]
     assert [c["name"] for c in init] == ["git"]
     assert "git fetch --quiet --depth 1 https://example.com/p.git v1" in init[0]["command"][2]
@@ -154,9 +150,7 @@ def test_git_sources_are_fetched_by_an_init_container() -> None:
 
 
 def test_file_stores_are_mounted_from_the_host() -> None:
-    pod = pod_of(
-        KubernetesCollectOperator, task_run(), cfg(artifact_store="file:///srv/store"), run_task_id="run"
-    )
+    pod = pod_of("collect", task_run(), cfg(artifact_store="file:///srv/store"))
     assert {"name": "artifact-store", "hostPath": {"path": "/srv/store", "type": "DirectoryOrCreate"}} in pod[
         "spec"
     ]["volumes"]

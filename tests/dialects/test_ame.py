@@ -645,3 +645,71 @@ def test_a_broken_file_does_not_hide_other_files(write_project, dag_folder):
     bad = write_project("bad", "name: bad\ntasks:\n  - name: t\n    executor: {}\n")
     c = compile_folder(dag_folder)
     assert [w.dag_id for w in c.workflows] == ["good.t"] and list(c.errors) == [str(bad)]
+
+
+def test_legacy_model_keys_are_warnings_and_the_model_compiles(write_project, dag_folder):
+    spec = write_project("p", """
+        name: p
+        models:
+          - name: logreg
+            type: mlflow
+            training:
+              task:
+                taskRef: training
+        tasks:
+          - name: training
+            executor: !mlflow
+              command: mlflow run .
+        """)
+    c = compile_folder(dag_folder)
+    assert sorted(w.dag_id for w in c.workflows) == ["p.logreg.training", "p.training"]
+    assert c.errors == {}
+    assert (f"{spec}:4:5: warning: `type` is a key of older AME models and is ignored here\n    hint: it was "
+            "replaced by the executor of the model's training task (`executor: !mlflow` for an MLflow model)"
+            ) in warning_text(c)
+
+
+@pytest.mark.parametrize("files, tag", [
+    (("requirements.txt",), "!pip"),
+    (("pyproject.toml", "poetry.lock"), "!poetry"),
+    (("Pipfile", "Pipfile.lock"), "!pipEnv"),
+    (("MLproject",), "!mlflow"),
+])
+def test_a_legacy_command_hint_names_the_executor_the_project_files_suit(write_project, dag_folder, files, tag):
+    spec = write_project("p", "name: p\ntasks:\n  - name: t\n    runcommand: python a.py\n", files=files)
+    text = error_text(compile_folder(dag_folder))
+    assert (f"{spec}:3:5: error: task 't' has no executor\n    hint: `runcommand` is from older AME files: the "
+            f"executor replaced them. Write `executor: {tag}` (or ") in text
+
+
+def test_a_legacy_command_hint_names_the_executor_the_file_uses(write_project, dag_folder):
+    spec = write_project("p", """
+        name: p
+        tasks:
+          - name: old
+            command: python a.py
+          - name: new
+            executor: !poetry
+              command: python b.py
+        """, files=("requirements.txt", "pyproject.toml", "poetry.lock"))
+    c = compile_folder(dag_folder)
+    assert f"{spec}:3:5: error: task 'old' has no executor" in error_text(c)
+    assert "Write `executor: !poetry` (or !pip, !pipEnv, !mlflow, !custom)" in error_text(c)
+    assert ("it was replaced by `command:` inside the executor (`executor: !poetry` then `command: ...`)"
+            in warning_text(c))
+
+
+def test_a_task_level_command_beside_an_executor_is_a_hint_to_move_it(write_project, dag_folder):
+    spec = write_project("p", """
+        name: p
+        tasks:
+          - name: t
+            executor: !pip
+              pythonVersion: "3.11"
+            runcommand: python train.py
+        """)
+    c = compile_folder(dag_folder)
+    assert (f"{spec}:4:5: error: the `!pip` executor of task 't' needs a `command`\n    hint: move `runcommand:` "
+            "(line 6) under `executor: !pip` and call it `command:`") in error_text(c)
+    assert (f"{spec}:6:5: warning: `runcommand` is a key of older AME files and is ignored here\n    hint: it was "
+            "replaced by `command:` inside the executor: move `command:` under `executor: !pip`") in warning_text(c)

@@ -287,9 +287,9 @@ def _main_dag_test(dag_id: str, folder: str) -> None:
         print(f"no DAG {dag_id}; import errors: {bag.import_errors}", file=sys.stderr)
         sys.exit(3)
     timeout = os.environ.get("TASKSPEC_TEST_RUN_TIMEOUT")
-    if timeout:  # AME has no timeout key: give every run step one, to test what a timeout does
+    if timeout:  # AME has no timeout key: give every step one, to test what a timeout does
         for task in dag.tasks:
-            if task.task_id.endswith(".run"):
+            if not task.is_teardown:
                 task.execution_timeout = datetime.timedelta(seconds=float(timeout))
     dr = dag.test()
     states = {

@@ -279,3 +279,99 @@ def _run_script(command: list[str], timeout: float) -> subprocess.CompletedProce
 def manifest(*docs: Mapping[str, Any]) -> str:
     """Dump manifests (dicts) as one multi-document YAML string, for kube_play."""
     return yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False)
+
+
+# --- a step's operator spawning its pods into podman ---
+
+
+class PodmanCluster:
+    """Stands in for the Kubernetes API and the pod operator of a step, with podman underneath, so that what
+    a KubernetesStepOperator creates runs for real, in the order and with the skips the operator decides:
+    its PVC becomes a podman volume, each phase pod is played with `podman kube play` and removed when done
+    (as the pod operator deletes a finished pod). ``played`` lists (step, phase, result) in order.
+
+    Use: ``cluster.attach(step_operator)``, and patch ``airflow_taskspec.backends.kubernetes.core_api`` to
+    return the cluster for the run's teardown."""
+
+    def __init__(self) -> None:
+        self.played: list[tuple[str, str, PodResult]] = []
+
+    def attach(self, step: Any) -> None:
+        from airflow_taskspec.backends.k8s_phase_pods import POD_OF_PHASE
+
+        step.core = lambda: self
+        step.phase_pod = lambda phase, job: _PodmanPhasePod(self, step.task_id, POD_OF_PHASE[phase](job=job))
+
+    # --- the CoreV1Api calls a step makes ---
+
+    def create_namespaced_persistent_volume_claim(self, namespace: str, body: dict[str, Any]) -> None:
+        labels = [f"--label={k}={v}" for k, v in body["metadata"]["labels"].items()]
+        _podman("volume", "create", *labels, body["metadata"]["name"])
+
+    def list_namespaced_persistent_volume_claim(self, namespace: str, label_selector: str) -> Any:
+        listed = json.loads(_podman("volume", "ls", "--format", "json").stdout or "[]")
+        return _items((v["Name"], v.get("Labels") or {}) for v in listed)
+
+    def delete_namespaced_persistent_volume_claim(self, name: str, namespace: str) -> None:
+        if _podman("volume", "exists", name, check=False).returncode != 0:
+            raise _not_found()
+        _podman("volume", "rm", "--force", name)
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str) -> Any:
+        listed = json.loads(_podman("pod", "ps", "--format", "json").stdout or "[]")
+        return _items((p["Name"], p.get("Labels") or {}) for p in listed)
+
+    def delete_namespaced_pod(self, name: str, namespace: str) -> None:
+        if _podman("pod", "exists", name, check=False).returncode != 0:
+            raise _not_found()
+        teardown([name])
+
+    def leftovers(self) -> list[str]:
+        """Every taskspec pod and volume podman still has."""
+        managed = {"app.kubernetes.io/managed-by": "taskspec"}
+        found = self.list_namespaced_pod("", "").items + self.list_namespaced_persistent_volume_claim("", "").items
+        return [o.metadata.name for o in found if all(o.metadata.labels.get(k) == v for k, v in managed.items())]
+
+
+class _PodmanPhasePod:
+    """A phase pod (k8s_phase_pods.PhasePod) whose manifest is played by podman instead of a cluster."""
+
+    def __init__(self, cluster: PodmanCluster, step: str, pod: Any) -> None:
+        self.cluster, self.step, self.pod = cluster, step, pod
+        self.result: PodResult | None = None
+
+    def start(self, context: Any) -> None:
+        from airflow.sdk.exceptions import AirflowException
+
+        manifest_doc = self.pod.manifest()
+        try:
+            self.result = kube_play(manifest(manifest_doc), timeout=600)
+        finally:
+            teardown([manifest_doc["metadata"]["name"]])
+        self.cluster.played.append((self.step, self.pod.phase, self.result))
+        if not self.result.succeeded:
+            raise AirflowException(f"Pod {self.result.pod_name} returned a failure.")
+
+    def failure_line(self, error: BaseException) -> str:
+        from airflow_taskspec.backends.k8s_failures import failure_reason
+
+        codes = self.result.exit_codes if self.result else {}
+        statuses = [{"name": n, "state": {"terminated": {"exitCode": c}}} for n, c in codes.items() if c is not None]
+        return failure_reason({"status": {"containerStatuses": statuses}}, error=str(error))
+
+    def on_kill(self) -> None:
+        return None
+
+
+def _items(found: Iterable[tuple[str, dict[str, str]]]) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        items=[SimpleNamespace(metadata=SimpleNamespace(name=name, labels=labels)) for name, labels in found]
+    )
+
+
+def _not_found() -> Exception:
+    from kubernetes.client import ApiException
+
+    return ApiException(status=404)

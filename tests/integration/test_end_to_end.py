@@ -113,40 +113,45 @@ def test_trigger_example_pipeline_over_rest(airflow_server: Any) -> None:
     log = tmp / "run.log"
     _wait_for(lambda: "Login:  admin / " in log.read_text(), 180, "run.sh to print the login", log)
     password = log.read_text().split("Login:  admin / ")[1].split()[0]
-    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=10)
+    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=30)
     token.raise_for_status()
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
 
     def dag_listed() -> bool:
-        r = requests.get(f"{base}/api/v2/dags/{DAG_ID}", headers=headers, timeout=10)
+        r = requests.get(f"{base}/api/v2/dags/{DAG_ID}", headers=headers, timeout=30)
         return r.status_code == 200
 
     _wait_for(dag_listed, 120, f"{DAG_ID} to be parsed", log)
     # The broken file is visible where a user looks: a DAG in the UI whose docs carry file:line and the error.
-    broken = requests.get(f"{base}/api/v2/dags/taskspec.broken_files/details", headers=headers, timeout=10)
+    broken = requests.get(f"{base}/api/v2/dags/taskspec.broken_files/details", headers=headers, timeout=30)
     assert broken.status_code == 200
     assert broken.json()["dag_display_name"].startswith("! taskspec: 1 spec file(s) failed")
     assert f"{tmp / 'dags' / 'broken' / 'ame.yaml'}:7:" in broken.json()["doc_md"]
     assert "not a valid 5-field cron expression" in broken.json()["doc_md"]
 
     requests.patch(f"{base}/api/v2/dags/{DAG_ID}", json={"is_paused": False}, headers=headers,
-                   timeout=10).raise_for_status()
+                   timeout=30).raise_for_status()
     created = requests.post(f"{base}/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None}, headers=headers,
-                            timeout=10)
+                            timeout=30)
     created.raise_for_status()
     run_id = created.json()["dag_run_id"]
 
     def finished() -> str | None:
-        r = requests.get(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", headers=headers, timeout=10)
+        try:  # a busy machine can make one poll slow; the next one decides
+            r = requests.get(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", headers=headers, timeout=30)
+        except requests.RequestException:
+            return None
         state = r.json().get("state")
         return state if state in ("success", "failed") else None
 
     state = _wait_for(finished, 420, "the DAG run to finish", log)
     tis = requests.get(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", headers=headers,
-                       timeout=10).json()["task_instances"]
+                       timeout=30).json()["task_instances"]
     assert state == "success", json.dumps([(t["task_id"], t["state"]) for t in tis])
-    assert {t["task_id"] for t in tis if t["state"] == "success"} >= {
-        "prepare_data.run", "train_linear.run", "train_knn.run", "compare.run", "compare.collect"}
+    # One task instance per step, plus the run's teardown.
+    assert {t["task_id"]: t["state"] for t in tis} == {
+        "prepare_data": "success", "train_linear": "success", "train_knn": "success", "compare": "success",
+        "taskspec_teardown": "success"}
     reports = list((tmp / "store" / "artifacts" / "house_prices" / "train_and_compare").glob(
         "*/compare/files/reports/comparison.json"))
     assert len(reports) == 1 and json.loads(reports[0].read_text())["best"] in ("linear", "knn")

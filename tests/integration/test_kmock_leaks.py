@@ -1,17 +1,20 @@
 """No leaks on the paths a `dag.test()` cannot show, against a fake API server (kmock over HTTP):
 
-- a user marks the run task failed (or clears it) while its pod runs: Airflow calls ``on_kill()`` in the task
-  process, which deletes the pod; the group's cleanup teardown then deletes the PVC;
-- the worker dies (SIGKILL, no ``on_kill``): the pod is left running; the cleanup teardown finds it by label
-  and deletes it with the PVC, and leaves other runs' and other tasks' objects alone;
+- a user marks a running step failed (or clears it): in sync mode Airflow calls ``on_kill()`` in the task
+  process, which deletes the running pod and the step's PVC at once; in deferrable mode the triggerer calls
+  the trigger's ``on_kill()``, which does the same;
+- the worker dies (SIGKILL, no ``on_kill``), in sync mode while a pod runs, in deferrable mode before the
+  deferral reached the triggerer: the pod and the PVC are left; the run's teardown deletes every object of
+  that run by label and leaves other runs' and other DAGs' objects alone;
 - ``taskspec gc --older-than 6h`` deletes old taskspec pods and PVCs and keeps young and foreign ones.
 
-The operators of the example pipeline's kubernetes DAG run in this process (or a child process that gets
-killed), as Airflow's task runner would run them; assertions are on the API calls the server received.
+The example pipeline's kubernetes step operators run in this process (or a child process that gets killed),
+as Airflow's task runner would run them; assertions are on the API calls the server received.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -43,7 +46,7 @@ MANAGED = {"app.kubernetes.io/managed-by": "taskspec"}
 # --- the example pipeline's kubernetes DAG, built in this process ---
 
 
-def connection_env(cluster: FakeCluster) -> dict[str, str]:
+def connection_env(cluster: FakeCluster, deferrable: bool = False) -> dict[str, str]:
     """The cluster as an Airflow connection (``kubernetes_conn_id``), not through KUBECONFIG: the kubernetes
     client reads KUBECONFIG once, at import, and this process may have imported it already."""
     conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": cluster.kubeconfig}}
@@ -52,6 +55,7 @@ def connection_env(cluster: FakeCluster) -> dict[str, str]:
         "AIRFLOW__TASKSPEC__BACKEND": "kubernetes",
         "AIRFLOW__TASKSPEC__KUBERNETES_CONN_ID": CONN_ID,
         "AIRFLOW__TASKSPEC__POD_POLL_INTERVAL": "0.2",
+        "AIRFLOW__TASKSPEC__DEFERRABLE": str(deferrable),
     }
 
 
@@ -69,25 +73,34 @@ def pipeline_dag(store: Path) -> Any:
 
 
 def context(dag: Any, task_id: str, run_id: str = RUN_ID) -> dict[str, Any]:
-    """What the KubernetesPodOperator reads from Airflow's context (pod labels, XCom of the pod name)."""
+    """What the step operator and the KubernetesPodOperator read from Airflow's context."""
     ti = SimpleNamespace(
         dag_id=dag.dag_id,
         task_id=task_id,
         run_id=run_id,
         map_index=-1,
         try_number=1,
+        start_date=dt.datetime.now(dt.UTC),
         xcom_push=lambda **kw: None,
     )
     return {"run_id": run_id, "ti": ti, "dag": dag, "task": dag.get_task(task_id)}
 
 
+def only_run_hangs(pod: dict[str, Any]) -> str:
+    return "hang" if pod["metadata"]["labels"].get("taskspec.io/phase") == "run" else "succeed"
+
+
 @pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
-    """Every pod stays Running until deleted."""
-    with FakeCluster(behaviour=lambda pod: "hang", tick=0.1) as fake:
-        for key, value in connection_env(fake).items():
+def cluster(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[FakeCluster]:
+    """Provision and collect pods succeed; the run pod stays Running until deleted."""
+    deferrable = getattr(request, "param", False)
+    with FakeCluster(behaviour=only_run_hangs, tick=0.1) as fake:
+        for key, value in connection_env(fake, deferrable).items():
             monkeypatch.setenv(key, value)
         yield fake
+
+
+MODES = pytest.mark.parametrize("cluster", [False, True], ids=["sync", "deferrable"], indirect=True)
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 20) -> Any:
@@ -116,28 +129,32 @@ def deletes(cluster: FakeCluster) -> list[str]:
     ]
 
 
+def created_pods(cluster: FakeCluster) -> list[str]:
+    return [p["metadata"]["labels"]["taskspec.io/phase"] for p in cluster.created("pods")]
+
+
 def claim_of_this_run() -> str:
     from airflow_taskspec.backends import k8s_names
 
-    return k8s_names.claim_name(PIPELINE, RUN_ID, STEP)
+    return k8s_names.claim_name(PIPELINE, RUN_ID, STEP, 1)
 
 
-# --- (a) marked failed / cleared while running: on_kill ---
+def assert_nothing_left(cluster: FakeCluster) -> None:
+    assert cluster.live_objects("pods") == []
+    assert cluster.live_objects("persistentvolumeclaims") == []
 
 
-def test_marking_the_run_failed_deletes_its_pod_and_cleanup_deletes_the_pvc(
-    cluster: FakeCluster, tmp_path: Path
-) -> None:
+# --- (a) marked failed / cleared while running ---
+
+
+def test_marking_a_running_step_failed_deletes_its_pod_and_pvc_at_once(cluster: FakeCluster, tmp_path: Path) -> None:
     dag = pipeline_dag(tmp_path / "store")
-    claim = dag.get_task(f"{STEP}.workspace").execute(context(dag, f"{STEP}.workspace"))
-    assert claim == claim_of_this_run()
-
-    run = dag.get_task(f"{STEP}.run")
+    step = dag.get_task(STEP)
     errors: list[BaseException] = []
 
     def task_process() -> None:  # the task runner's main thread, blocked in execute()
         try:
-            run.execute(context(dag, run.task_id))
+            step.execute(context(dag, STEP))
         except BaseException as exc:  # noqa: BLE001  # the pod vanishing under it ends execute() with an error
             errors.append(exc)
 
@@ -145,27 +162,53 @@ def test_marking_the_run_failed_deletes_its_pod_and_cleanup_deletes_the_pvc(
     worker.start()
     pod = wait_for("the run pod to be Running", lambda: running_pod(cluster))
     name = pod["metadata"]["name"]
-    time.sleep(0.5)  # the operator is now polling a running pod; nothing has deleted anything
-    assert deletes(cluster) == []
+    time.sleep(0.5)  # the operator is now polling a running pod
+    before = deletes(cluster)
+    assert f"pods/{name}" not in before and f"persistentvolumeclaims/{claim_of_this_run()}" not in before
 
     # The user marks the task failed (or clears it): the supervisor sends SIGTERM; the task runner's
     # handler calls on_kill() while execute() is still running.
-    run.on_kill()
-    # on_kill is synchronous: the DELETE has arrived before it returns (the polling loop cannot have sent it,
-    # the pod never finishes by itself).
-    assert deletes(cluster) == [f"pods/{name}"]
+    step.on_kill()
+    # on_kill is synchronous: the DELETEs have arrived before it returns (the pod never ends by itself).
+    assert deletes(cluster)[len(before):][:2] == [f"pods/{name}", f"persistentvolumeclaims/{claim_of_this_run()}"]
     worker.join(20)
     assert not worker.is_alive(), "execute() kept waiting for a deleted pod"
-    assert errors, "execute() returned as if the deleted pod had succeeded"
-
-    # The group's cleanup teardown runs next, whatever the run task's state.
-    dag.get_task(f"{STEP}.cleanup").execute(context(dag, f"{STEP}.cleanup"))
-    assert f"persistentvolumeclaims/{claim}" in deletes(cluster)
-    assert cluster.live_objects("pods") == []
-    assert cluster.live_objects("persistentvolumeclaims") == []
+    assert errors and "taskspec: run failed: the step was stopped" in str(errors[0])
+    assert created_pods(cluster) == ["provision", "run"]  # a stopped step collects nothing
+    assert_nothing_left(cluster)
 
 
-# --- (b) the worker dies: no on_kill, the teardown deletes what is left ---
+@pytest.mark.parametrize("cluster", [True], ids=["deferrable"], indirect=True)
+def test_marking_a_deferred_step_failed_deletes_its_pod_and_pvc(cluster: FakeCluster, tmp_path: Path) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    dag = pipeline_dag(tmp_path / "store")
+    step = dag.get_task(STEP)
+    ctx = context(dag, STEP)
+    with pytest.raises(TaskDeferred) as provision:  # the worker's part ends: the trigger watches the pod
+        step.execute(ctx)
+    event = asyncio.run(first_event(provision.value.trigger))
+    assert event["status"] == "success"
+    with pytest.raises(TaskDeferred) as run:  # provision finished, the run pod started: deferred again
+        step.resume_execution(provision.value.method_name, {"event": event}, ctx)
+    wait_for("the run pod to be Running", lambda: running_pod(cluster))
+    assert f"persistentvolumeclaims/{claim_of_this_run()}" not in deletes(cluster)
+
+    # The user marks the deferred task failed: the triggerer cancels the trigger and calls its on_kill().
+    asyncio.run(run.value.trigger.on_kill())
+
+    assert created_pods(cluster) == ["provision", "run"]
+    assert f"persistentvolumeclaims/{claim_of_this_run()}" in deletes(cluster)
+    assert_nothing_left(cluster)
+
+
+async def first_event(trigger: Any) -> dict[str, Any]:
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
+# --- (b) the worker dies: no on_kill; the run's teardown deletes what is left ---
 
 
 def create(cluster: FakeCluster, kind: str, name: str, labels: dict[str, str], age: dt.timedelta) -> None:
@@ -188,48 +231,54 @@ def create(cluster: FakeCluster, kind: str, name: str, labels: dict[str, str], a
         )
 
 
-def test_a_dead_worker_leaves_a_running_pod_that_the_cleanup_teardown_deletes(
-    cluster: FakeCluster, tmp_path: Path
-) -> None:
+@MODES
+def test_a_dead_worker_leaves_objects_that_the_run_teardown_deletes(cluster: FakeCluster, tmp_path: Path) -> None:
     from airflow_taskspec.backends import k8s_names
 
+    deferrable = os.environ["AIRFLOW__TASKSPEC__DEFERRABLE"] == "True"
     dag = pipeline_dag(tmp_path / "store")
-    claim = dag.get_task(f"{STEP}.workspace").execute(context(dag, f"{STEP}.workspace"))
-    # The run task in its own process, killed with SIGKILL once its pod runs: no on_kill, no cleanup.
+    # The step in its own process, killed with SIGKILL: no on_kill, no cleanup. Sync: while the run pod
+    # runs. Deferrable: once the provision pod exists, before the deferral reached the triggerer.
     log = tmp_path / "task.log"
     with log.open("w") as out:
         task = subprocess.Popen(
             [sys.executable, __file__, str(tmp_path / "store")],
-            env={**os.environ, **connection_env(cluster)},
+            env={**os.environ},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
-        pod = wait_for("the run pod to be Running", lambda: running_pod(cluster), timeout=25)
+        if deferrable:
+            wait_for("the deferral", lambda: "DEFERRED" in log.read_text(), timeout=30)
+        else:
+            wait_for("the run pod to be Running", lambda: running_pod(cluster), timeout=30)
         time.sleep(0.5)
     finally:
         task.send_signal(signal.SIGKILL)
         task.wait(10)
     assert task.returncode == -signal.SIGKILL, log.read_text()[-3000:]
-    name = pod["metadata"]["name"]
-    labels = pod["metadata"]["labels"]
-    assert k8s_names.matches(labels, k8s_names.run_labels(PIPELINE, RUN_ID, STEP)), labels
-    time.sleep(0.5)
-    assert deletes(cluster) == []  # the pod is left behind, still running
-    assert running_pod(cluster)["metadata"]["name"] == name  # type: ignore[index]
-
-    # Neighbours the teardown must not touch (kmock ignores label selectors: our code filters). Created only
-    # now: the KubernetesPodOperator's own look-up by label would find them on kmock, not on a real server.
-    create(
-        cluster, "pod", "other-run", k8s_names.run_labels(PIPELINE, "scheduled__other", STEP), dt.timedelta()
+    left_pods = cluster.live_objects("pods")
+    assert [p["metadata"]["labels"]["taskspec.io/phase"] for p in left_pods] == (
+        ["provision"] if deferrable else ["run"]
     )
-    create(cluster, "pod", "other-task", k8s_names.run_labels(PIPELINE, RUN_ID, "train_knn"), dt.timedelta())
+    assert [c["metadata"]["name"] for c in cluster.live_objects("persistentvolumeclaims")] == [claim_of_this_run()]
+    assert k8s_names.matches(left_pods[0]["metadata"]["labels"], k8s_names.run_labels(PIPELINE, RUN_ID, STEP))
+    before = len(deletes(cluster))
 
-    # Airflow marks the run task failed (no heartbeat); the teardown runs as for any other failure.
-    dag.get_task(f"{STEP}.cleanup").execute(context(dag, f"{STEP}.cleanup"))
-    assert deletes(cluster) == [f"pods/{name}", f"persistentvolumeclaims/{claim}"]
-    assert sorted(p["metadata"]["name"] for p in cluster.live_objects("pods")) == ["other-run", "other-task"]
-    assert cluster.live_objects("persistentvolumeclaims") == []
+    # Neighbours: another step of this run (also this run's: deleted), another run and another DAG (kept).
+    # kmock ignores label selectors: our code filters.
+    create(cluster, "pod", "other-step", k8s_names.run_labels(PIPELINE, RUN_ID, "train_knn"), dt.timedelta())
+    create(cluster, "pod", "other-run", k8s_names.run_labels(PIPELINE, "scheduled__other", STEP), dt.timedelta())
+    create(cluster, "pvc", "other-dag", k8s_names.run_labels("house_prices.compare", RUN_ID, STEP), dt.timedelta())
+
+    # Airflow marks the step failed (no heartbeat); at the end of the run its teardown runs, whatever failed.
+    dag.get_task("taskspec_teardown").execute(context(dag, "taskspec_teardown"))
+    assert sorted(deletes(cluster)[before:]) == sorted([
+        f"pods/{left_pods[0]['metadata']['name']}", "pods/other-step",
+        f"persistentvolumeclaims/{claim_of_this_run()}",
+    ])
+    assert [p["metadata"]["name"] for p in cluster.live_objects("pods")] == ["other-run"]
+    assert [c["metadata"]["name"] for c in cluster.live_objects("persistentvolumeclaims")] == ["other-dag"]
 
 
 # --- (c) taskspec gc ---
@@ -278,13 +327,19 @@ def test_gc_deletes_old_taskspec_pods_and_pvcs_and_keeps_young_and_foreign_ones(
     assert len(deletes(cluster)) == 2
 
 
-# --- the run task's process for (b) ---
+# --- the step's process for (b) ---
 
 
-def _run_task_process(store: str) -> None:
+def _step_process(store: str) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
     dag = pipeline_dag(Path(store))
-    dag.get_task(f"{STEP}.run").execute(context(dag, f"{STEP}.run"))
+    try:
+        dag.get_task(STEP).execute(context(dag, STEP))
+    except TaskDeferred:
+        print("DEFERRED", flush=True)  # the handover to the triggerer would start here; the kill comes first
+        time.sleep(600)
 
 
 if __name__ == "__main__":
-    _run_task_process(sys.argv[1])
+    _step_process(sys.argv[1])

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow_server import running_airflow
+from airflow_server import AirflowServer
 from postgres_support import throwaway_postgres
 
 from tests.conftest import REPO
@@ -36,18 +36,17 @@ def test_thirty_concurrent_runs_on_postgres(tmp_path: Path) -> None:
         env = {
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG": str(RUNS),
             "AIRFLOW__TASKSPEC__ARTIFACT_STORE": f"file://{store}",
             "AIRFLOW__TASKSPEC__WORKSPACE_ROOT": str(workspaces),
             "AIRFLOW__TASKSPEC__ENV_CACHE_DIR": str(envs),
         }
-        with running_airflow(tmp_path / "airflow", dags, env) as api:
+        with AirflowServer(dags, tmp_path / "airflow", env, parallelism=8) as api:
             api.wait_for_dag(DAG_ID)
             api.unpause(DAG_ID)
             started = time.monotonic()
             run_ids = [api.trigger(DAG_ID) for _ in range(RUNS)]
-            states = api.wait_for_runs(DAG_ID, run_ids, timeout=1800)
+            states = {r: api.wait_for_run(DAG_ID, r, timeout=1800, every=2) for r in run_ids}
             wall = time.monotonic() - started
             failed = {r: s["state"] for r, s in states.items() if s["state"] != "success"}
             assert not failed, failed

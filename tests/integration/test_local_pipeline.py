@@ -57,7 +57,7 @@ def test_example_pipeline_produces_its_report(airflow_db: Path, tmp_path: Path) 
     assert (exchange / "train_knn" / "handoff" / "files" / "models" / "knn.json").is_file()
     assert not (exchange / "compare").exists()  # the last step hands nothing on
     assert "linear: RMSE" in result.output and "knn: RMSE" in result.output
-    # every workspace was removed by its cleanup teardown
+    # every workspace was removed by its step's cleanup
     assert not any((tmp_path / "ws").rglob("*"))
 
 
@@ -82,11 +82,11 @@ def test_failing_command_fails_with_exit_code_and_still_cleans_up(airflow_db: Pa
     assert result.returncode != 0
     assert "the command exited with code 3" in result.output
     assert "about to fail" in result.output  # the command's own output streamed into the task log
-    # collect ran after the failure and kept the partial output, then failed the group
+    # collect ran after the failure and kept the partial output, then failed the step
     run = _only_run_folder(store / "artifacts" / "failing" / "breaks")
     assert (run / "breaks" / "files" / "partial.txt").read_text() == "partial result\n"
-    assert "the task's run step ended 'failed'" in result.output
-    # cleanup (a teardown) ran anyway
+    assert "taskspec: run failed: the command exited with code 3 (1 output file(s) were saved first)" in result.output
+    # cleanup ran anyway
     assert "removed workspace" in result.output
     assert not any((tmp_path / "ws").rglob("*"))
 

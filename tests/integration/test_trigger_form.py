@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_server import free_port, running_airflow, wait_until
+from airflow_server import AirflowServer, free_port
 
 from tests.conftest import make_dag_folder
 from tests.integration.test_local_inputs import PROJECT
@@ -54,7 +54,7 @@ class Page:
 def test_the_trigger_form_shows_each_typed_input_and_rest_refuses_a_bad_value(tmp_path: Path) -> None:
     dags = make_dag_folder(tmp_path / "dags", {"proj": PROJECT})
     env = {"AIRFLOW__TASKSPEC__ARTIFACT_STORE": f"file://{tmp_path}/store"}
-    with running_airflow(tmp_path / "airflow", dags, env) as api:
+    with AirflowServer(dags, tmp_path / "airflow", env) as api:
         api.wait_for_dag(DAG_ID)
         import requests
 
@@ -63,7 +63,7 @@ def test_the_trigger_form_shows_each_typed_input_and_rest_refuses_a_bad_value(tm
         assert refused.status_code == 400 and "2 is greater than the maximum of 1" in refused.text
         assert api.get(f"/dags/{DAG_ID}/dagRuns")["total_entries"] == 0
 
-        form_text = _trigger_form(api.base, api.headers["Authorization"].split()[1], tmp_path)
+        form_text = _trigger_form(api.base, api.token, tmp_path)
     for field in ("threshold", "mode", "sizes", "mask"):
         assert field in form_text, form_text[-2000:]
 
@@ -77,7 +77,10 @@ def _trigger_form(base: str, token: str, tmp_path: Path) -> str:
                              "--window-size=1280,1600", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        tabs = wait_until(lambda: _tabs(port), 60, "Chromium's DevTools endpoint", tmp_path / "none")
+        deadline = time.monotonic() + 60
+        while not (tabs := _tabs(port)):
+            assert time.monotonic() < deadline, "Chromium's DevTools endpoint did not come up"
+            time.sleep(0.3)
         page = Page(next(t for t in tabs if t.get("type") == "page")["webSocketDebuggerUrl"])
         page.call("Network.enable")
         page.call("Network.setCookie", name="_token", value=token, url=base)

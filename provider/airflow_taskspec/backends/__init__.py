@@ -1,5 +1,6 @@
-"""Backends turn one IR TaskRun into Airflow operators for the phases workspace -> provision -> run -> collect
--> cleanup. ``for_settings`` picks the configured one."""
+"""Backends turn one IR TaskRun into one Airflow task (its operator runs the phases workspace -> provision ->
+run -> collect -> cleanup itself) and give every DAG one run-level teardown. ``for_settings`` picks the
+configured backend."""
 
 from __future__ import annotations
 
@@ -16,26 +17,21 @@ class StepPlan:
     """What build decided about one TaskRun's place in its DAG (names only; paths are made at run time)."""
 
     dag_id: str
-    group_id: str
-    earlier_steps: tuple[str, ...] = ()  # group ids whose changed files this step receives
+    step: str  # the Airflow task id, unique in the DAG (the same task may run twice: ``t``, ``t_2``)
+    earlier_steps: tuple[str, ...] = ()  # steps whose changed files this step receives
     hands_on: bool = False  # later steps need this step's changed files
     outlets: tuple[Any, ...] = ()  # Airflow Assets this step publishes
-
-
-@dataclass
-class Phases:
-    workspace: Any
-    provision: Any
-    run: Any
-    collect: Any
-    cleanup: Any
 
 
 class Backend(Protocol):
     settings: Settings
 
-    def phases(self, workflow: Workflow, run: TaskRun, plan: StepPlan) -> Phases:
-        """Create the five operators (inside the current TaskGroup) for one TaskRun."""
+    def step(self, workflow: Workflow, run: TaskRun, plan: StepPlan) -> Any:
+        """The one operator of one TaskRun (a StepOperator), created inside the current DAG."""
+        ...
+
+    def run_teardown(self, workflow: Workflow, task_id: str) -> Any:
+        """The operator that deletes, by label, whatever the steps of one DAG run left behind."""
         ...
 
 

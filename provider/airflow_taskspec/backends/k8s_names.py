@@ -1,7 +1,7 @@
 """Kubernetes names and labels for taskspec objects: pure functions, no Kubernetes client, no Airflow.
 
-Every pod and PVC carries the same four labels, so teardown and `taskspec gc` can find them whatever happened
-to the worker that created them.
+Every pod and PVC carries the same labels (manager, DAG, run, step, try; pods also their phase), so the run's
+teardown and `taskspec gc` can find them whatever happened to the worker that created them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 LABEL_DAG = "taskspec.io/dag-id"
 LABEL_RUN = "taskspec.io/run-id"
 LABEL_TASK = "taskspec.io/task"
+LABEL_TRY = "taskspec.io/try"
 LABEL_PHASE = "taskspec.io/phase"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "taskspec"
@@ -69,9 +70,10 @@ def dns_name(prefix: str, *parts: str, readable: str, limit: int = MAX_NAME) -> 
     return "-".join(p for p in (prefix, middle, digest) if p)
 
 
-def claim_name(dag_id: str, run_id: str, task: str) -> str:
-    """The workspace PVC of one task of one DAG run: the same on every try, on every worker."""
-    return dns_name("ts", dag_id, run_id, task, readable=f"{task}-{dag_id}")
+def claim_name(dag_id: str, run_id: str, task: str, try_number: int) -> str:
+    """The workspace PVC of one try of one step of one DAG run. A new try gets a new one: a retried or
+    cleared step starts in a fresh workspace, even while the last try's PVC is still being deleted."""
+    return dns_name("ts", dag_id, run_id, task, str(try_number), readable=f"{task}-{dag_id}")
 
 
 def pod_base_name(task: str, phase: str) -> str:
@@ -86,6 +88,15 @@ def run_labels(dag_id: str, run_id: str, task: str) -> dict[str, str]:
         LABEL_RUN: label_value(run_id),
         LABEL_TASK: label_value(task),
     }
+
+
+def step_labels(dag_id: str, run_id: str, task: str, try_number: int) -> dict[str, str]:
+    return {**run_labels(dag_id, run_id, task), LABEL_TRY: str(try_number)}
+
+
+def dag_run_labels(dag_id: str, run_id: str) -> dict[str, str]:
+    """What every object of one DAG run carries, whichever step made it (the run's teardown)."""
+    return {MANAGED_BY: MANAGER, LABEL_DAG: label_value(dag_id), LABEL_RUN: label_value(run_id)}
 
 
 def selector(labels: dict[str, str]) -> str:

@@ -15,7 +15,7 @@ from kubernetes.client import models as k8s
 from .. import ir, recipes
 from ..config import Settings
 from ..runtime import store
-from . import k8s_names
+from . import k8s_names, secrets
 
 WORKSPACE = "/workspace"
 WORKSPACE_VOLUME = "workspace"
@@ -67,7 +67,7 @@ def secret_env(run: ir.TaskRun, settings: Settings) -> list[k8s.V1EnvVar]:
     """``!ame`` secrets: AME's convention, the Secret named by the key; its data key comes from the config."""
     env = []
     for secret in run.secrets:
-        if secret.store is not ir.SecretStore.PLATFORM:
+        if not secrets.is_builtin(secret):
             continue
         name = secret_name(secret.key)
         if not k8s_names.is_dns_subdomain(name):
@@ -94,7 +94,7 @@ def secret_name(key: str) -> str:
 
 def vault_annotations(run: ir.TaskRun, settings: Settings) -> dict[str, str]:
     """``!vault`` secrets through the Vault agent injector: files under /vault/secrets, read by the script."""
-    wanted = [s for s in run.secrets if s.store is ir.SecretStore.VAULT]
+    wanted = [s for s in run.secrets if secrets.is_vault(s)]
     if not wanted:
         return {}
     if not settings.vault_role:
@@ -121,7 +121,7 @@ def _vault_exports(run: ir.TaskRun) -> str:
     return "".join(
         f'export {s.inject_as}="$(cat {VAULT_DIR}/{s.inject_as})"\n'
         for s in run.secrets
-        if s.store is ir.SecretStore.VAULT
+        if secrets.is_vault(s)
     )
 
 

@@ -1,378 +1,266 @@
-"""The kubernetes backend: one PVC and three pods per TaskRun, on top of the cncf-kubernetes provider.
+"""The kubernetes backend: a step's operator creates its workspace PVC, then spawns the provisioning pod, the
+executor pod and the collection pod over it one after the other (as TESK's taskmaster does for a TES task),
+and deletes the pods and the PVC at the end whatever happened. In deferrable mode it defers on each pod.
 
-workspace (setup) creates the PVC; provision, run and collect are KubernetesPodOperators (filer, executor,
-filer) that mount it; cleanup (teardown) deletes this run's pods and the PVC whatever happened before.
-Pod contents come from ``k8s_pods`` (pure), names and labels from ``k8s_names``, failure lines from
-``k8s_failures``. Retries are Airflow's: pods never restart.
+A phase with nothing to do spawns no pod (see ``step.stages_anything`` / ``step.saves_anything``). The pods
+themselves are KubernetesPodOperators built at run time (``k8s_phase_pods``); this module imports the
+provider's pod operator only when a step runs, so parsing the DAG folder does not pay for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
-from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import TriggerRule
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
-from kubernetes.client import ApiClient, ApiException
-from kubernetes.client import models as k8s
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferred
 
-from .. import artifact_store, ir
+from .. import ir
 from ..config import Settings
-from ..runtime import layout, publish, store, workspace
-from . import Phases, StepPlan, k8s_failures, k8s_names, k8s_pods
-from .phases import (
-    RunNames,
-    TaskRunOperator,
-    data_set_publishing,
-    data_set_staging,
-    execution_timeout,
-    fail_unless_run_succeeded,
-    input_env,
-    input_staging,
-    run_state,
-)
+from ..runtime import layout, store, workspace
+from . import StepPlan, k8s_names, k8s_pods
+from .step import STOPPED, TIMEOUT, RunNames, StepOperator, StepState
+
+if TYPE_CHECKING:
+    from .k8s_phase_pods import PhasePod, PodJob
 
 RENDER_RUN_ID = "render"
 
 
-def _run_id(context: Any, fallback: str) -> str:
-    return str(context["run_id"]) if context else fallback
-
-
-def pod_store_options(settings: Settings) -> dict[str, Any]:
-    """fsspec options for pods: the store's endpoint and such, never its keys (those come from artifact_secret)."""
-    return artifact_store.pod_options(artifact_store.filesystem(settings))
-
-
 def upload_project(folder: str, settings: Settings) -> str:
     """Publish a project folder once per content hash; returns its store URL (what provision pods fetch)."""
-    dest = artifact_store.location(settings, layout.project_url(settings.artifact_store, workspace.tree_digest(folder)))
+    from .. import artifact_store
+    from ..runtime import publish
+
+    dest = artifact_store.location(settings, project_url(folder, settings))
     if not publish.is_committed(dest):
         publish.publish(folder, workspace.walk_files(folder), dest)
     return dest.url
 
 
-class TaskspecPodOperator(KubernetesPodOperator):
-    """A KubernetesPodOperator whose pod comes from a TaskRun: the workspace PVC, taskspec labels, fsGroup."""
-
-    # User text (commands, env values) must never go through Jinja: nothing here is templated.
-    template_fields: Sequence[str] = ()
-    phase = ""
-
-    def __init__(self, *, plan: StepPlan, settings: Settings, task_run: ir.TaskRun, **kwargs: Any) -> None:
-        kwargs.setdefault("env_from", self._env_from(settings))
-        super().__init__(
-            kubernetes_conn_id=settings.kubernetes_conn_id,
-            namespace=settings.namespace,
-            name=k8s_names.pod_base_name(plan.group_id, self.phase),
-            image_pull_policy=settings.image_pull_policy,
-            service_account_name=settings.service_account or None,
-            node_selector=dict(settings.node_selector),
-            tolerations=list(settings.tolerations),
-            security_context=k8s.V1PodSecurityContext(fs_group=settings.fs_group),
-            startup_timeout_seconds=settings.startup_timeout_seconds,
-            startup_check_interval_seconds=settings.pod_poll_interval,  # type: ignore[arg-type]
-            poll_interval=settings.pod_poll_interval,
-            base_container_status_polling_interval=settings.pod_poll_interval,
-            deferrable=settings.deferrable,
-            on_finish_action="delete_pod",
-            log_pod_spec_on_failure=False,
-            log_events_on_failure=True,
-            do_xcom_push=False,
-            **kwargs,
-        )
-        self.plan = plan
-        self.settings = settings
-        self.task_run = task_run
-        self.render_run_id = RENDER_RUN_ID
-        self._last_pod: Any = None
-
-    def _env_from(self, settings: Settings) -> list[k8s.V1EnvFromSource]:
-        return []
-
-    # --- the pod ---
-
-    def names(self, context: Any) -> RunNames:
-        return RunNames(
-            self.plan.dag_id, _run_id(context, self.render_run_id), self.plan.group_id, self.settings
-        )
-
-    def labels_for(self, names: RunNames) -> dict[str, str]:
-        return {
-            **k8s_names.run_labels(names.dag_id, names.run_id, names.step),
-            k8s_names.LABEL_PHASE: self.phase,
-        }
-
-    def claim(self, names: RunNames) -> str:
-        return k8s_names.claim_name(names.dag_id, names.run_id, names.step)
-
-    def configure(self, names: RunNames, context: Any) -> None:
-        """Set image, command, env, volumes... on ``self`` for this run (subclasses)."""
-        raise NotImplementedError
-
-    def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
-        names = self.names(context)
-        volume, mount = k8s_pods.workspace_volume(self.claim(names))
-        self.labels = self.labels_for(names)
-        self.volumes = [volume]
-        self.volume_mounts = [mount]
-        self.configure(names, context)
-        pod = super().build_pod_request_obj(context, dry_run=dry_run)
-        pod.spec.containers[0].working_dir = k8s_pods.WORKSPACE
-        return pod
-
-    # --- failures in one line ---
-
-    def cleanup(
-        self,
-        pod: k8s.V1Pod,
-        remote_pod: k8s.V1Pod,
-        xcom_result: dict[str, Any] | None = None,
-        context: Any = None,
-    ) -> None:
-        # The pod is about to be deleted: keep its last status to explain a failure.
-        self._last_pod = remote_pod
-        target = remote_pod or pod
-        if target is not None and target.metadata is not None:
-            try:
-                self._last_pod = self.client.read_namespaced_pod(
-                    target.metadata.name, target.metadata.namespace
-                )
-            except ApiException as exc:  # best effort; the status we had is still useful
-                self.log.debug("could not re-read pod %s: %s", target.metadata.name, exc)
-        super().cleanup(pod=pod, remote_pod=remote_pod, xcom_result=xcom_result, context=context)
-
-    def explain(self, exc: BaseException) -> BaseException:
-        chain: list[BaseException] = []
-        seen: BaseException | None = exc
-        while seen is not None and seen not in chain:
-            chain.append(seen)
-            seen = seen.__cause__ or seen.__context__
-        # The KubernetesPodOperator's cleanup may raise over the original error: look down the whole chain.
-        if any(isinstance(e, AirflowTaskTimeout) or "execution_timeout deadline" in str(e) for e in chain):
-            line = (
-                f"taskspec: {self.phase} failed: deadline exceeded: the step ran longer than its timeout "
-                f"({self.execution_timeout}); its pod was deleted"
-            )
-            self.log.error("%s", line)
-            return AirflowTaskTimeout(line)
-        pod = ApiClient().sanitize_for_serialization(self._last_pod) if self._last_pod is not None else None
-        reason = k8s_failures.failure_reason(
-            pod,
-            container=self.base_container_name,
-            startup_timeout=self.startup_timeout_seconds,
-            error=str(chain[-1]),
-        )
-        line = f"taskspec: {self.phase} failed: {reason}"
-        self.log.error("%s", line)
-        return AirflowException(line)
-
-    def execute(self, context: Any) -> Any:
-        try:
-            super().execute(context)
-        except (Exception, AirflowTaskTimeout) as exc:
-            raise self.explain(exc) from exc
-        return self.after_pod(context)
-
-    def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
-        try:
-            super().trigger_reentry(context, event)
-        except (Exception, AirflowTaskTimeout) as exc:
-            raise self.explain(exc) from exc
-        return self.after_pod(context)
-
-    def after_pod(self, context: Any) -> Any:
-        return None
+def project_url(folder: str, settings: Settings) -> str:
+    return layout.project_url(settings.artifact_store, workspace.tree_digest(folder))
 
 
-class _FilerPod(TaskspecPodOperator):
-    def _env_from(self, settings: Settings) -> list[k8s.V1EnvFromSource]:
-        if not settings.artifact_secret:
-            return []
-        return [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=settings.artifact_secret))]
+def core_api(settings: Settings) -> Any:
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
-    def filer_volumes(self) -> None:
-        for volume, mount in k8s_pods.store_volume(self.settings):
-            self.volumes.append(volume)
-            self.volume_mounts.append(mount)
-        self.image = self.settings.filer_image
-        self.container_resources = k8s_pods.FILER_RESOURCES
-
-    def pod_store_options(self, context: Any) -> dict[str, Any]:
-        return pod_store_options(self.settings) if context else {}
+    return KubernetesHook(conn_id=settings.kubernetes_conn_id).core_v1_client
 
 
-class KubernetesProvisionOperator(_FilerPod):
-    """Filer pod: project files (store copy, git ref or none), earlier steps' outputs and data sets."""
+class KubernetesStepOperator(StepOperator):
+    """One TaskRun as one PVC and up to three pods, spawned in order by this one task."""
 
-    phase = "provision"
-    ui_color = "#dbeafe"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._project_url: str | None = None
-
-    def project_url(self) -> str | None:
-        folder = self.task_run.source.folder
-        if self._project_url or not folder:
-            return self._project_url
-        return layout.project_url(self.settings.artifact_store, workspace.tree_digest(folder))
-
-    def configure(self, names: RunNames, context: Any) -> None:
-        self.filer_volumes()
-        spec = {
-            "workspace": k8s_pods.WORKSPACE,
-            "project_url": self.project_url(),
-            "upstream_outputs": names.earlier_outputs(self.plan),
-            "data_sets": data_set_staging(self.task_run, self.settings),
-            "store_options": self.pod_store_options(context),
-            # The executor pod does not mount the store, so a link would dangle there: copy.
-            "data_sets_by_reference": False,
-            "inputs": input_staging(self.task_run, context or {}),  # rendered without a run: the defaults
-        }
-        self.cmds = k8s_pods.filer_command("provision", spec)
-        self.init_containers = (
-            [k8s_pods.git_init_container(self.task_run, self.settings, self.volume_mounts[0])]
-            if self.task_run.source.git_url
-            else []
-        )
-
-    def execute(self, context: Any) -> Any:
-        folder = self.task_run.source.folder
-        if folder:  # on the worker, once per content hash
-            self._project_url = upload_project(folder, self.settings)
-            self.log.info("project %s is at %s", folder, self._project_url)
-        return super().execute(context)
-
-
-class KubernetesRunOperator(TaskspecPodOperator):
-    """Executor pod: the recipe for the executor kind, then the command."""
-
-    phase = "run"
-    ui_color = "#fde68a"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        run = self.task_run
-        # Fail at DAG build time, not in a pod: a bad secret name or a missing Vault role.
-        self._secret_env = k8s_pods.secret_env(run, self.settings)
-        self._vault = k8s_pods.vault_annotations(run, self.settings)
-        self.active_deadline_seconds = run.timeout_seconds
-
-    def configure(self, names: RunNames, context: Any) -> None:
-        run = self.task_run
-        self.image = k8s_pods.executor_image(run, self.settings)
-        self.cmds = ["bash", "-c", k8s_pods.run_script(run, self.settings)]
-        self.env_vars = (
-            k8s_pods.provided_env(names.dag_id, names.run_id, names.step, names.artifact_url)
-            + [k8s.V1EnvVar(name=name, value=value) for name, value in input_env(run, context or {}).items()]
-            + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]
-            + list(self._secret_env)
-        )
-        self.container_resources = k8s_pods.run_resources(run)
-        self.annotations = dict(self._vault)
-
-
-class KubernetesCollectOperator(_FilerPod):
-    """Filer pod: saves artifacts and outputs (also after a failed run), then fails if the run did."""
-
-    phase = "collect"
     ui_color = "#dcfce7"
 
-    def __init__(self, *, run_task_id: str, **kwargs: Any) -> None:
-        super().__init__(trigger_rule=TriggerRule.ALL_DONE_SETUP_SUCCESS, **kwargs)
-        self.run_task_id = run_task_id
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Fail at DAG build time, not in a pod: a bad secret name or a missing Vault role.
+        k8s_pods.secret_env(self.task_run, self.settings)
+        k8s_pods.vault_annotations(self.task_run, self.settings)
+        self._pod: PhasePod | None = None  # the phase pod of now: for on_kill and for failure lines
+        self._names: RunNames | None = None
 
-    def configure(self, names: RunNames, context: Any) -> None:
-        self.filer_volumes()
-        spec = {
-            "workspace": k8s_pods.WORKSPACE,
-            "artifact_url": names.artifact_url,
-            "artifact_paths": list(self.task_run.artifacts.paths),
-            "save_changed_files": self.task_run.artifacts.save_changed_files,
-            "exchange_url": names.exchange_url if self.plan.hands_on else None,
-            "data_sets": data_set_publishing(self.task_run, self.settings),
-            "store_options": self.pod_store_options(context),
-            "outputs": [{"path": o.path, **({"url": o.url} if o.url else {})} for o in self.task_run.outputs],
-            "run_succeeded": bool(context) and run_state(context, self.run_task_id) == "success",
-            "data_set_versions": self.settings.data_set_versions,
-            "meta": names.meta,
-        }
-        self.cmds = k8s_pods.filer_command("collect", spec, k8s_pods.collected_url(names.exchange_url))
+    # --- names ---
 
-    def after_pod(self, context: Any) -> dict[str, Any]:
-        import json
+    def claim(self, names: RunNames) -> str:
+        return k8s_names.claim_name(names.dag_id, names.run_id, names.step, names.try_number)
 
-        url = k8s_pods.collected_url(self.names(context).exchange_url)
-        outputs: dict[str, Any] = {"artifacts": []}
-        try:
-            outputs = json.loads(store.read_bytes(artifact_store.location(self.settings, url)))
-        except (OSError, ValueError) as exc:  # the outputs are saved; only their list is missing
-            self.log.warning("could not read the list of saved files at %s: %s", url, exc)
-        context["ti"].xcom_push(key="return_value", value=outputs)
-        fail_unless_run_succeeded(context, self.run_task_id, len(outputs.get("artifacts", [])))
-        return outputs
-
-
-class _WorkspaceBase(TaskRunOperator):
-    render_run_id = RENDER_RUN_ID  # the run id `taskspec render` shows; a real run takes it from its context
-
-    def identity(self, context: Any) -> tuple[str, dict[str, str]]:
-        run_id = _run_id(context, self.render_run_id)
-        return (
-            k8s_names.claim_name(self.plan.dag_id, run_id, self.plan.group_id),
-            k8s_names.run_labels(self.plan.dag_id, run_id, self.plan.group_id),
-        )
-
-    def manifest(self, context: Any = None) -> dict[str, Any]:
-        claim, labels = self.identity(context)
-        return k8s_pods.pvc_manifest(self.settings, self.task_run, claim, labels)
+    def labels(self, names: RunNames) -> dict[str, str]:
+        return k8s_names.step_labels(names.dag_id, names.run_id, names.step, names.try_number)
 
     def core(self) -> Any:
-        return KubernetesHook(conn_id=self.settings.kubernetes_conn_id).core_v1_client
+        return core_api(self.settings)
 
+    def pod_job(self, names: RunNames, state: StepState, *, rendering: bool = False) -> PodJob:
+        from .k8s_phase_pods import PodJob
 
-class KubernetesWorkspaceOperator(_WorkspaceBase):
-    """Setup: the PVC of this task run (a retry finds it and reuses it)."""
+        return PodJob(
+            plan=self.plan, settings=self.settings, task_run=self.task_run, names=names, claim=self.claim(names),
+            project_url=state.notes.get("project_url"), execution_timeout=self.execution_timeout,
+            with_store_options=not rendering,
+        )
 
-    ui_color = "#eeeeee"
+    def phase_pod(self, phase: str, job: PodJob) -> PhasePod:
+        from dataclasses import replace
 
-    def execute(self, context: Any) -> str:
-        body = self.manifest(context)
-        name = body["metadata"]["name"]
+        from .k8s_phase_pods import POD_OF_PHASE
+
+        if phase == "collect":  # partial outputs are saved even after the step's deadline
+            job = replace(job, execution_timeout=None)
+        return POD_OF_PHASE[phase](job=job)
+
+    # --- the phases ---
+
+    def phase_workspace(self, context: Any, state: StepState) -> None:
+        names = self._names = self.names(context)
+        core = self.core()
+        # A new try (retry, clear) starts fresh: what earlier tries of this step left goes first.
+        mine = k8s_names.LABEL_TRY, str(names.try_number)
+        delete_labelled(core, self.settings.namespace, k8s_names.run_labels(names.dag_id, names.run_id, names.step),
+                        log=self.log.info, spare=lambda labels: labels.get(mine[0]) == mine[1])
+        body = k8s_pods.pvc_manifest(self.settings, self.task_run, self.claim(names), self.labels(names))
+        from kubernetes.client import ApiException
+
         try:
-            self.core().create_namespaced_persistent_volume_claim(
-                namespace=self.settings.namespace, body=body
-            )
-            self.log.info("created PVC %s (%s)", name, body["spec"]["resources"]["requests"]["storage"])
+            core.create_namespaced_persistent_volume_claim(namespace=self.settings.namespace, body=body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            self.log.info("PVC %s exists already (a retry); reusing it", name)
-        return str(name)
+            self.log.info("PVC %s exists already; reusing it", body["metadata"]["name"])
+            return
+        self.log.info("created PVC %s (%s)", body["metadata"]["name"], body["spec"]["resources"]["requests"]["storage"])
+
+    def phase_provision(self, context: Any, state: StepState) -> None:
+        folder = self.task_run.source.folder
+        if folder:  # on the worker, once per content hash
+            state.notes["project_url"] = upload_project(folder, self.settings)
+            self.log.info("project %s is at %s", folder, state.notes["project_url"])
+        self._start_pod("provision", context, state)
+
+    def phase_run(self, context: Any, state: StepState) -> None:
+        self._start_pod("run", context, state)
+
+    def phase_collect(self, context: Any, state: StepState) -> None:
+        self._start_pod("collect", context, state)
+        self._read_collected(context, state)
+
+    def phase_cleanup(self, context: Any, state: StepState) -> None:
+        names = self._names = self.names(context)
+        delete_step_objects(self.core(), self.settings.namespace, self.claim(names), self.labels(names),
+                            log=self.log.info)
+
+    # --- pods ---
+
+    def _start_pod(self, phase: str, context: Any, state: StepState) -> None:
+        from dataclasses import replace
+
+        job = replace(self.pod_job(self.names(context), state), params=dict(context.get("params") or {}),
+                      run_succeeded=state.failure is None)
+        pod = self._pod = self.phase_pod(phase, job)
+        try:
+            pod.start(context)
+        except TaskDeferred as deferred:
+            raise self._defer_step(deferred, phase, context, state) from None
+
+    def resume_work(self, phase: str, context: Any, state: StepState, event: Any) -> None:
+        names = self._names = self.names(context)
+        pod = self._pod = self.phase_pod(phase, self.pod_job(names, state))
+        try:
+            pod.finish(context, event)
+        except TaskDeferred as deferred:  # the provider re-defers, e.g. on a trigger error while the pod runs
+            raise self._defer_step(deferred, phase, context, state) from None
+        except Exception as exc:
+            if _deadline_passed(event):
+                raise AirflowTaskTimeout(str(exc)) from exc  # the step's deadline, not a pod that never started
+            raise
+        if phase == "collect":
+            self._read_collected(context, state)
+
+    def _defer_step(self, deferred: TaskDeferred, phase: str, context: Any, state: StepState) -> TaskDeferred:
+        """The pod's deferral, resumed by this step (``resume_phase``) instead of the pod operator. Where the
+        step was travels in the trigger's event (``airflow dags test`` drops a deferral's own kwargs)."""
+        from .k8s_phase_pods import StepPodTrigger
+
+        trigger = StepPodTrigger.around(
+            deferred.trigger,  # type: ignore[arg-type]
+            claim=self.claim(self.names(context)),
+            resume={"phase": phase, "state": state.to_kwargs()},
+        )
+        return TaskDeferred(trigger=trigger, method_name="resume_phase", timeout=deferred.timeout)
+
+    def _read_collected(self, context: Any, state: StepState) -> None:
+        import json
+
+        url = k8s_pods.collected_url(self.names(context).exchange_url)
+        try:
+            from .. import artifact_store
+
+            outputs = json.loads(store.read_bytes(artifact_store.location(self.settings, url)))
+            state.collected = outputs["artifacts"]
+            context["ti"].xcom_push(key="output_manifest", value=outputs)
+        except (OSError, ValueError) as exc:  # the outputs are saved; only their list is missing
+            self.log.warning("could not read the list of saved files at %s: %s", url, exc)
+
+    def explain(self, phase: str, exc: BaseException, kind: str) -> str:
+        if kind == TIMEOUT:
+            return super().explain(phase, exc, kind) + "; its pod was deleted"
+        if kind == STOPPED or self._pod is None or phase not in ("provision", "run", "collect"):
+            return super().explain(phase, exc, kind)
+        deepest = exc
+        while deepest.__cause__ or deepest.__context__:
+            deepest = deepest.__cause__ or deepest.__context__  # type: ignore[assignment]
+        return self._pod.failure_line(deepest)
+
+    def stop_now(self) -> None:
+        # A pod runs (sync mode): delete it, then everything of this try.
+        if self._pod is not None:
+            self._pod.on_kill()
+        if self._names is not None:
+            delete_step_objects(self.core(), self.settings.namespace, self.claim(self._names),
+                                self.labels(self._names), log=self.log.info)
+
+    # --- render ---
+
+    def manifests(self, run_id: str = RENDER_RUN_ID) -> dict[str, Any]:
+        """The PVC and the pods this step would create (a phase with nothing to do has none), as manifests."""
+        names = RunNames(self.plan.dag_id, run_id, self.plan.step, 1, self.settings)
+        state = StepState()
+        if self.task_run.source.folder:
+            state.notes["project_url"] = project_url(self.task_run.source.folder, self.settings)
+        job = self.pod_job(names, state, rendering=True)
+        found: dict[str, Any] = {
+            "step": self.plan.step,
+            "pvc": k8s_pods.pvc_manifest(self.settings, self.task_run, job.claim, self.labels(names)),
+        }
+        for phase in ("provision", "run", "collect"):
+            if self.wants(phase):
+                found[phase] = self.phase_pod(phase, job).manifest()
+        return found
 
 
-class KubernetesCleanupOperator(_WorkspaceBase):
-    """Teardown: deletes this task run's pods (a dead worker may have left some) and its PVC. 404 is fine."""
-
-    ui_color = "#eeeeee"
-
-    def execute(self, context: Any) -> None:
-        claim, labels = self.identity(context)
-        delete_run_objects(self.core(), self.settings.namespace, claim, labels, log=self.log.info)
+def _deadline_passed(event: dict[str, Any] | None) -> bool:
+    """A pod trigger's "timeout" is the step's deadline (not a pod that never started) when the deadline the
+    trigger was given, which its events carry, has passed."""
+    deadline = (event or {}).get("_execution_deadline")
+    return (event or {}).get("status") == "timeout" and deadline is not None and time.time() >= float(deadline)
 
 
-def delete_run_objects(
-    core: Any, namespace: str, claim: str, labels: dict[str, str], log: Any = print
+def delete_labelled(
+    core: Any,
+    namespace: str,
+    wanted: dict[str, str],
+    log: Callable[..., None] = print,
+    spare: Callable[[dict[str, str]], bool] = lambda labels: False,
+) -> list[str]:
+    """Delete the pods, then the PVCs, that carry ``wanted`` (checked here too: some fake API servers ignore
+    label selectors), except those ``spare`` keeps. Returns ``kind/name`` of what was deleted."""
+    gone: list[str] = []
+    kinds = (
+        ("pod", core.list_namespaced_pod, core.delete_namespaced_pod),
+        ("PVC", core.list_namespaced_persistent_volume_claim, core.delete_namespaced_persistent_volume_claim),
+    )
+    for kind, lister, deleter in kinds:
+        for obj in lister(namespace=namespace, label_selector=k8s_names.selector(wanted)).items:
+            labels = obj.metadata.labels or {}
+            if not k8s_names.matches(labels, wanted) or spare(labels):
+                continue
+            if _delete(deleter, name=obj.metadata.name, namespace=namespace):
+                log(f"deleted leftover {kind} {obj.metadata.name}")
+                gone.append(f"{kind}/{obj.metadata.name}")
+    return gone
+
+
+def delete_step_objects(
+    core: Any, namespace: str, claim: str, labels: dict[str, str], log: Callable[..., None] = print
 ) -> None:
+    """This try's pods (a dead worker may have left one running) and its PVC; 404s are fine."""
     pods = core.list_namespaced_pod(namespace=namespace, label_selector=k8s_names.selector(labels)).items
     for pod in pods:
-        if not k8s_names.matches(pod.metadata.labels, labels):
-            continue
-        if _delete(core.delete_namespaced_pod, name=pod.metadata.name, namespace=namespace):
+        if k8s_names.matches(pod.metadata.labels, labels) and _delete(
+            core.delete_namespaced_pod, name=pod.metadata.name, namespace=namespace
+        ):
             log(f"deleted leftover pod {pod.metadata.name}")
     if _delete(core.delete_namespaced_persistent_volume_claim, name=claim, namespace=namespace):
         log(f"deleted PVC {claim}")
@@ -381,6 +269,8 @@ def delete_run_objects(
 
 
 def _delete(call: Any, **kwargs: Any) -> bool:
+    from kubernetes.client import ApiException
+
     try:
         call(**kwargs)
         return True
@@ -390,64 +280,32 @@ def _delete(call: Any, **kwargs: Any) -> bool:
         raise
 
 
+class KubernetesRunTeardownOperator(BaseOperator):
+    """The DAG run's last task (a teardown): deletes, by label, every pod and PVC of this run that a step
+    left behind (a worker killed with SIGKILL, a lost node)."""
+
+    ui_color = "#eeeeee"
+    template_fields = ()
+
+    def __init__(self, *, dag_id: str, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dag_id_of_steps = dag_id
+        self.settings = settings
+
+    def execute(self, context: Any) -> list[str]:
+        labels = k8s_names.dag_run_labels(self.dag_id_of_steps, str(context["run_id"]))
+        gone = delete_labelled(core_api(self.settings), self.settings.namespace, labels, log=self.log.warning)
+        self.log.info("nothing of this run is left in namespace %s (%d leftover(s) deleted)",
+                      self.settings.namespace, len(gone))
+        return gone
+
+
 class KubernetesBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def phases(self, workflow: ir.Workflow, run: ir.TaskRun, plan: StepPlan) -> Phases:
-        common: dict[str, Any] = {"plan": plan, "settings": self.settings, "task_run": run}
-        run_op = KubernetesRunOperator(
-            task_id="run",
-            retries=run.retries or 0,
-            execution_timeout=execution_timeout(run),
-            **common,
-        )
-        return Phases(
-            workspace=KubernetesWorkspaceOperator(task_id="workspace", **common),
-            provision=KubernetesProvisionOperator(task_id="provision", **common),
-            run=run_op,
-            collect=KubernetesCollectOperator(
-                task_id="collect", run_task_id=run_op.task_id, outlets=list(plan.outlets), **common
-            ),
-            cleanup=KubernetesCleanupOperator(task_id="cleanup", **common),
-        )
+    def step(self, workflow: ir.Workflow, run: ir.TaskRun, plan: StepPlan) -> KubernetesStepOperator:
+        return KubernetesStepOperator(plan=plan, settings=self.settings, task_run=run)
 
-
-# --- render: what each task would create ---
-
-
-def task_manifests(
-    workflow: ir.Workflow, settings: Settings, run_id: str = RENDER_RUN_ID
-) -> list[dict[str, Any]]:
-    """Per task group, in DAG order: {"group", "pvc", "provision", "run", "collect"} as manifest dicts."""
-    from .. import build
-
-    dag = build.build_dag(workflow, KubernetesBackend(settings))
-    api = ApiClient()
-    groups: dict[str, dict[str, Any]] = {}
-    for task in dag.tasks:
-        plan = getattr(task, "plan", None)
-        if plan is None:
-            continue
-        entry = groups.setdefault(plan.group_id, {"group": plan.group_id})
-        if isinstance(task, KubernetesWorkspaceOperator):
-            task.render_run_id = run_id
-            entry["pvc"] = task.manifest()
-        elif isinstance(task, TaskspecPodOperator):
-            task.render_run_id = run_id
-            entry[task.phase] = api.sanitize_for_serialization(task.build_pod_request_obj(dry_run=True))
-    return list(groups.values())
-
-
-def render_manifests(workflows: Sequence[ir.Workflow], settings: Settings | None = None) -> str:
-    """Every PVC and pod manifest of every task, as one YAML stream (comments name the DAG and task)."""
-    from ..config import settings as current
-
-    cfg = settings or current()
-    docs: list[str] = []
-    for workflow in workflows:
-        for entry in task_manifests(workflow, cfg):
-            for key in ("pvc", "provision", "run", "collect"):
-                head = f"# {workflow.dag_id} / {entry['group']}: {key}\n"
-                docs.append(head + yaml.safe_dump(entry[key], sort_keys=False, default_flow_style=False))
-    return "---\n".join(docs)
+    def run_teardown(self, workflow: ir.Workflow, task_id: str) -> KubernetesRunTeardownOperator:
+        return KubernetesRunTeardownOperator(task_id=task_id, dag_id=workflow.dag_id, settings=self.settings)

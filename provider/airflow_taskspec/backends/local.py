@@ -1,4 +1,8 @@
-"""The local backend: the same phases as the kubernetes backend, as folders and processes on the worker."""
+"""The local backend: a step's phases as a folder and processes on the worker, inside its one Airflow task.
+
+The workspace is removed whatever happens: after the phases, and in ``on_kill`` (the task marked failed or
+cleared, or timed out), which stops the command's whole process group first.
+"""
 
 from __future__ import annotations
 
@@ -9,87 +13,66 @@ import subprocess
 import sys
 from typing import Any
 
-from airflow.sdk import TriggerRule
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from .. import artifact_store, ir, recipes
+from .. import ir, recipes
 from ..config import Settings
 from ..runtime import layout, phases
-from . import Phases, StepPlan
-from .phases import (
-    RunNames,
-    TaskRunOperator,
-    data_set_publishing,
-    data_set_staging,
-    execution_timeout,
-    fail_unless_run_succeeded,
-    input_env,
-    input_staging,
-    resolve_secrets,
-    run_state,
-)
+from . import StepPlan, secrets
+from .step import StepOperator, StepState
+from .. import artifact_store
+from .inputs import input_env, input_staging
+from .storage import data_set_publishing, data_set_staging
+
+STOP_GRACE_SECONDS = 10
 
 
-class _LocalPhase(TaskRunOperator):
-    """Common to the local phase operators: where this run's workspace is."""
-
-    def names(self, context: Any) -> RunNames:
-        return RunNames.from_context(self.plan, self.settings, context)
-
-    def workspace(self, context: Any) -> str:
-        return layout.workspace_dir(self.settings.workspace_root, self.plan.dag_id, context["run_id"], self.plan.group_id)
-
-
-class LocalWorkspaceOperator(_LocalPhase):
-    """Setup: a fresh, empty folder for this task run."""
-
-    ui_color = "#eeeeee"
-
-    def execute(self, context: Any) -> str:
-        path = self.workspace(context)
-        if os.path.exists(path):  # a retry or a cleared run starts clean
-            shutil.rmtree(path)
-        os.makedirs(path)
-        self.log.info("workspace %s", path)
-        return path
-
-
-class LocalProvisionOperator(_LocalPhase):
-    """Copies the project folder, earlier steps' outputs and data sets into the workspace."""
-
-    ui_color = "#dbeafe"
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        names = self.names(context)
-        spec = phases.ProvisionSpec(
-            workspace=self.workspace(context),
-            project_url=self.task_run.source.folder,
-            upstream_outputs=names.earlier_outputs(self.plan),
-            data_sets=data_set_staging(self.task_run, self.settings),
-            inputs=input_staging(self.task_run, context),
-        )
-        return phases.provision(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
-
-
-class LocalRunOperator(_LocalPhase):
-    """Runs the executor recipe and the command; streams its output into the task log."""
-
-    ui_color = "#fde68a"
+class LocalStepOperator(StepOperator):
+    """One TaskRun as folders and processes on the worker."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._process: subprocess.Popen[bytes] | None = None
+        self._workspace: str | None = None
+
+    def workspace(self, context: Any) -> str:
+        return layout.workspace_dir(self.settings.workspace_root, self.plan.dag_id, context["run_id"], self.plan.step)
+
+    def phase_workspace(self, context: Any, state: StepState) -> None:
+        path = self._workspace = self.workspace(context)
+        if os.path.exists(path):  # a retry or a cleared run starts clean
+            shutil.rmtree(path)
+        os.makedirs(path)
+        self.log.info("workspace %s", path)
+
+    def phase_provision(self, context: Any, state: StepState) -> None:
+        spec = phases.ProvisionSpec(
+            workspace=self.workspace(context),
+            project_url=self.task_run.source.folder,
+            upstream_outputs=self.names(context).earlier_outputs(self.plan),
+            data_sets=data_set_staging(self.task_run, self.settings),
+            inputs=input_staging(self.task_run, context),
+        )
+        phases.provision(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
 
     def environment(self, context: Any, workspace: str) -> dict[str, str]:
+        names = self.names(context)
         env = dict(os.environ)
-        env.update(self.names(context).provided_env(workspace))
-        env["TASKSPEC_UV"] = _uv_binary()
+        env.update({
+            "TASKSPEC_WORKSPACE": workspace,
+            "TASKSPEC_DAG_ID": names.dag_id,
+            "TASKSPEC_RUN_ID": names.run_id,
+            "TASKSPEC_TASK": names.step,
+            "TASKSPEC_ARTIFACT_URL": names.artifact_url,
+            "TASKSPEC_UV": _uv_binary(),
+        })
         env.update(input_env(self.task_run, context))
         env.update({var.name: var.value for var in self.task_run.env})
-        env.update(resolve_secrets(self.task_run.secrets, self.settings))
+        env.update(secrets.resolve(self.task_run.secrets, self.settings))
         return env
 
-    def execute(self, context: Any) -> None:
+    def phase_run(self, context: Any, state: StepState) -> None:
         workspace = self.workspace(context)
         version = self.task_run.recipe.python_version or self.settings.default_python_version
         script = recipes.script(self.task_run.recipe, python_version=version, env_cache_dir=self.settings.env_cache_dir)
@@ -98,34 +81,23 @@ class LocalRunOperator(_LocalPhase):
             ["bash", "-c", script], cwd=workspace, env=self.environment(context, workspace),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        assert self._process.stdout is not None
-        for raw in self._process.stdout:
-            self.log.info("%s", raw.decode(errors="replace").rstrip("\n"))
-        code = self._process.wait()
+        try:
+            assert self._process.stdout is not None
+            for raw in self._process.stdout:
+                self.log.info("%s", raw.decode(errors="replace").rstrip("\n"))
+            code = self._process.wait()
+        except BaseException:  # a timeout (or anything) while it runs: its whole process group goes first
+            self._stop_command()
+            raise
+        finally:
+            self._process = None
+        if code < 0:
+            raise AirflowException(f"the command was killed by signal {-code}")
         if code != 0:
             raise AirflowException(f"the command exited with code {code}")
         self.log.info("the command exited with code 0")
 
-    def on_kill(self) -> None:
-        # Marked failed, timed out or cleared: stop the whole process group, not only bash.
-        if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-
-
-class LocalCollectOperator(_LocalPhase):
-    """Saves artifacts (also after a failed run), hands changed files to later steps, then reports the run."""
-
-    ui_color = "#dcfce7"
-
-    def __init__(self, *, run_task_id: str, **kwargs: Any) -> None:
-        super().__init__(trigger_rule=TriggerRule.ALL_DONE_SETUP_SUCCESS, **kwargs)
-        self.run_task_id = run_task_id
-
-    def execute(self, context: Any) -> dict[str, Any]:
+    def phase_collect(self, context: Any, state: StepState) -> None:
         names = self.names(context)
         spec = phases.CollectSpec(
             workspace=self.workspace(context),
@@ -135,25 +107,44 @@ class LocalCollectOperator(_LocalPhase):
             exchange_url=names.exchange_url if self.plan.hands_on else None,
             data_sets=data_set_publishing(self.task_run, self.settings),
             outputs=[{"path": o.path, **({"url": o.url} if o.url else {})} for o in self.task_run.outputs],
-            run_succeeded=run_state(context, self.run_task_id) == "success",
+            run_succeeded=state.failure is None,  # collect runs after a failed run too; publish only after success
             data_set_versions=self.settings.data_set_versions,
             meta=names.meta,
         )
         outputs = phases.collect(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
-        fail_unless_run_succeeded(context, self.run_task_id, len(outputs["artifacts"]))
-        return outputs
+        state.collected = outputs["artifacts"]
+        context["ti"].xcom_push(key="output_manifest", value=outputs)
 
-
-class LocalCleanupOperator(_LocalPhase):
-    """Teardown: deletes the workspace, whatever happened before."""
-
-    ui_color = "#eeeeee"
-
-    def execute(self, context: Any) -> None:
+    def phase_cleanup(self, context: Any, state: StepState) -> None:
         path = self.workspace(context)
-        shutil.rmtree(path, ignore_errors=True)
-        _prune_empty_parents(path, self.settings.workspace_root)
+        remove_workspace(path, self.settings.workspace_root)
         self.log.info("removed workspace %s", path)
+
+    def stop_now(self) -> None:
+        # The whole process group, not only bash; then the folder.
+        self._stop_command()
+        if self._workspace is not None:
+            remove_workspace(self._workspace, self.settings.workspace_root)
+            self.log.info("removed workspace %s", self._workspace)
+
+    def _stop_command(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:  # gone meanwhile
+            return
+        self.log.info("stopped the command's process group %s", process.pid)
+
+
+def remove_workspace(path: str, root: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    _prune_empty_parents(path, root)
 
 
 def _prune_empty_parents(path: str, root: str) -> None:
@@ -176,19 +167,35 @@ def _uv_binary() -> str:
     return found
 
 
+class LocalRunTeardownOperator(BaseOperator):
+    """The DAG run's last task (a teardown): removes every workspace of this run that a step left behind
+    (a worker killed with SIGKILL cannot clean up after itself)."""
+
+    ui_color = "#eeeeee"
+    template_fields = ()
+
+    def __init__(self, *, dag_id: str, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dag_id_of_steps = dag_id
+        self.settings = settings
+
+    def execute(self, context: Any) -> list[str]:
+        root = self.settings.workspace_root
+        run_dir = os.path.dirname(layout.workspace_dir(root, self.dag_id_of_steps, context["run_id"], "_"))
+        left = sorted(os.listdir(run_dir)) if os.path.isdir(run_dir) else []
+        for name in left:
+            self.log.warning("removing leftover workspace %s", os.path.join(run_dir, name))
+        remove_workspace(run_dir, root)
+        self.log.info("nothing of this run is left in %s", root)
+        return left
+
+
 class LocalBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def phases(self, workflow: ir.Workflow, run: ir.TaskRun, plan: StepPlan) -> Phases:
-        common: dict[str, Any] = {"plan": plan, "settings": self.settings, "task_run": run}
-        run_op = LocalRunOperator(task_id="run", execution_timeout=execution_timeout(run), retries=run.retries or 0, **common)
-        return Phases(
-            workspace=LocalWorkspaceOperator(task_id="workspace", **common),
-            provision=LocalProvisionOperator(task_id="provision", **common),
-            run=run_op,
-            collect=LocalCollectOperator(task_id="collect", run_task_id=run_op.task_id, outlets=list(plan.outlets),
-                                         **common),
-            cleanup=LocalCleanupOperator(task_id="cleanup", **common),
-        )
+    def step(self, workflow: ir.Workflow, run: ir.TaskRun, plan: StepPlan) -> LocalStepOperator:
+        return LocalStepOperator(plan=plan, settings=self.settings, task_run=run)
 
+    def run_teardown(self, workflow: ir.Workflow, task_id: str) -> LocalRunTeardownOperator:
+        return LocalRunTeardownOperator(task_id=task_id, dag_id=workflow.dag_id, settings=self.settings)

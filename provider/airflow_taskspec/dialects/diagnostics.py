@@ -27,6 +27,16 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"did you mean '{matches[0]}'?" if matches else ""
 
 
+class ValueAt(ValueError):
+    """A validator's error about one part of the value it checks (a map's key, a list's entry): raised inside a
+    pydantic validator, it is reported at that part's line instead of the line of the key holding the whole value."""
+
+    def __init__(self, part: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+        super().__init__(message)
+        self.part = part
+        self.key = key  # the error is about the key itself (a resource's name), not its value
+
+
 def one_of(choices: Sequence[str]) -> str:
     return ", ".join(f"'{c}'" for c in choices)
 
@@ -142,9 +152,16 @@ def _kind_of(value: Any) -> str:
         "empty" if value is None else f"the text '{value}'")
 
 
+def error_loc(err: Any, data: Any) -> tuple[Any, ...]:
+    """Where a pydantic error is in the document, down to the part a ``ValueAt`` names."""
+    loc = clean_loc(tuple(err["loc"]), data)
+    cause = (err.get("ctx") or {}).get("error")
+    return loc + cause.part if isinstance(cause, ValueAt) else loc
+
+
 def model_diagnostic(doc: Document, root: type[BaseModel], err: Any) -> Diagnostic:
     """One pydantic error (an item of ``ValidationError.errors()``) at its place in ``doc``."""
-    loc = clean_loc(tuple(err["loc"]), doc.data)
+    loc = error_loc(err, doc.data)
     where = f"'{loc[-1]}'" if loc and isinstance(loc[-1], str) else "this entry"
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
@@ -161,7 +178,8 @@ def model_diagnostic(doc: Document, root: type[BaseModel], err: Any) -> Diagnost
         key_name = loc[-1] if loc and isinstance(loc[-1], str) else "the key"
         hint = _HOW_TO_WRITE[expected].format(key=key_name)
     else:
-        mark = doc.mark(loc)
+        cause = (err.get("ctx") or {}).get("error")
+        mark = doc.mark(loc, key=isinstance(cause, ValueAt) and cause.key)
         msg, hint = err["msg"].removeprefix("Value error, "), ""
     return Diagnostic(doc.file, mark.line, mark.column, msg, hint)
 

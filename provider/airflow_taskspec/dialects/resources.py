@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 
 from .. import ir
-from .diagnostics import did_you_mean
+from .diagnostics import ValueAt, did_you_mean
 
 # <number><suffix>: binary (Ki..Ei), decimal (m, k, M..E) or an exponent (e3, E-2); no sign for resources.
 _QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
@@ -29,17 +29,17 @@ def is_whole_number(text: str) -> bool:
 
 
 def check_resources(value: Mapping[str, str | None]) -> None:
-    """Raise ValueError (for a pydantic validator) naming the first resource Kubernetes would reject."""
+    """Raise ``ValueAt`` (for a pydantic validator) at the first resource Kubernetes would reject."""
     for name, quantity in value.items():
         if name not in PLAIN_RESOURCE_NAMES and not _HUGEPAGES.match(name) and not _PREFIXED_RESOURCE.match(name):
             suggestion = did_you_mean(name, PLAIN_RESOURCE_NAMES + (GPU,))
-            raise ValueError(f"unknown resource '{name}'; use cpu, memory, storage, {GPU} or another "
+            raise ValueAt((name,), f"unknown resource '{name}'; use cpu, memory, storage, {GPU} or another "
                              f"Kubernetes resource name like vendor.com/device"
-                             + (f" ({suggestion})" if suggestion else ""))
+                             + (f" ({suggestion})" if suggestion else ""), key=True)
         if quantity is None or not is_quantity(str(quantity)):
-            raise ValueError(f"resource '{name}': '{quantity}' is not a Kubernetes quantity; write {SUFFIX_HELP}")
+            raise ValueAt((name,), f"resource '{name}': '{quantity}' is not a Kubernetes quantity; write {SUFFIX_HELP}")
         if name.endswith("/gpu") and not is_whole_number(str(quantity)):
-            raise ValueError(f"resource '{name}': GPUs are whole numbers only, not '{quantity}'")
+            raise ValueAt((name,), f"resource '{name}': GPUs are whole numbers only, not '{quantity}'")
 
 
 def check_quantity(what: str, value: str) -> None:

@@ -9,29 +9,49 @@ from typing import Any
 
 from ...errors import Diagnostic
 from ..diagnostics import warning
-from ..yaml import Document
+from ..yaml import TAG_KEY, Document
 
 # Keys that AME v0/v1 files used, per place; each maps to what replaced it. They are warnings, never errors.
+# `{tag}` is the executor tag the file most likely wants (see ``suggested_tag``).
 LEGACY_PROJECT_KEYS = {
     "projectid": "`name:` at the top of the file",
-    "data_sets": "`dataSets:` (a list of `{name, path, task}`)",
+    "data_sets": "`dataSets:` (a list of `{{name, path, task}}`)",
 }
 LEGACY_TASK_KEYS = {
     "projectid": "nothing: the project is the file's folder, named by `name:` at the top",
-    "runcommand": "`command:` inside the executor (`executor: !pipEnv` then `command: ...`)",
-    "command": "`command:` inside the executor (`executor: !pipEnv` then `command: ...`)",
-    "taskType": "the executor tag (`executor: !poetry`, `!pip`, `!pipEnv`, `!mlflow` or `!custom`)",
-    "task_type": "the executor tag (`executor: !poetry`, `!pip`, `!pipEnv`, `!mlflow` or `!custom`)",
-    "templateRef": "`fromTemplate: {name: ...}`",
+    "runcommand": "`command:` inside the executor (`executor: !{tag}` then `command: ...`)",
+    "command": "`command:` inside the executor (`executor: !{tag}` then `command: ...`)",
+    "taskType": "the executor tag (`executor: !{tag}`; or !poetry, !pip, !pipEnv, !mlflow, !custom)",
+    "task_type": "the executor tag (`executor: !{tag}`; or !poetry, !pip, !pipEnv, !mlflow, !custom)",
+    "templateRef": "`fromTemplate: {{name: ...}}`",
     "dataSet": "`dataSets:`",
     "source": "nothing: the folder that holds the ame.yaml is the task's source",
 }
+LEGACY_MODEL_KEYS = {
+    "type": "the executor of the model's training task (`executor: !mlflow` for an MLflow model)",
+}
+COMMAND_KEYS = ("command", "runcommand")
+FALLBACK_TAG = "pipEnv"  # AME v1 ran a task without an executor with pipenv
 
+
+def suggested_tag(data: dict[str, Any], task: dict[str, Any] | None = None) -> str | None:
+    """The executor tag a legacy task most likely wants: its own command's (`mlflow run`), else the tag most
+    tasks of the file use; None when the file gives no clue."""
+    command = next((task.get(k) for k in COMMAND_KEYS if task and isinstance(task.get(k), str)), "")
+    if str(command).split()[:1] == ["mlflow"]:
+        return "mlflow"
+    tags = [t["executor"][TAG_KEY] for _, t in _task_places(data)
+            if isinstance(t.get("executor"), dict) and isinstance(t["executor"].get(TAG_KEY), str)]
+    return max(set(tags), key=lambda tag: (tags.count(tag), tag)) if tags else None
 
 
 def check_generation(doc: Document, data: dict[str, Any]) -> None:
     """Reject whole AME v0 and v1 files with a message that says which generation they are."""
-    if "projectname" in data or isinstance(data.get("tasks"), dict):
+    tasks = data.get("tasks")
+    # v0's `tasks:` maps each name to a spec; a current file's `tasks: {name: t}` only lacks the list's `- `.
+    v0_tasks = isinstance(tasks, dict) and all(isinstance(v, dict) for v in tasks.values()) \
+        and "name" not in data and "project" not in data
+    if "projectname" in data or v0_tasks:
         path: tuple[Any, ...] = ("projectname",) if "projectname" in data else ("tasks",)
         raise doc.error(path, "this is an AME v0 file (`projectname:`, `tasks:` as a map of name to spec, "
                         "`runcommand:`); taskspec reads the current AME format",
@@ -84,7 +104,7 @@ def strip_legacy(doc: Document, data: dict[str, Any]) -> tuple[dict[str, Any], l
     """A copy of ``data`` without legacy keys, a warning for each, and which keys each task lost."""
     warnings: list[Diagnostic] = []
     stripped: dict[tuple[Any, ...], list[str]] = {}
-    replacements: dict[int, dict[str, Any]] = {}  # id(original task mapping) -> cleaned copy
+    replacements: dict[int, dict[str, Any]] = {}  # id(original mapping) -> cleaned copy
 
     for path, task in _task_places(data):
         legacy = [k for k in task if k in LEGACY_TASK_KEYS]
@@ -94,17 +114,46 @@ def strip_legacy(doc: Document, data: dict[str, Any]) -> tuple[dict[str, Any], l
         if not legacy:
             continue
         stripped[path] = legacy
+        tag = suggested_tag(data, task) or FALLBACK_TAG
         for key in legacy:
             warnings.append(warning(doc, path + (key,), f"`{key}` is a key of older AME files and is ignored here",
-                                     f"it was replaced by {LEGACY_TASK_KEYS[key]}"))
+                                     _task_key_hint(task, key, tag)))
         replacements[id(task)] = {k: v for k, v in task.items() if k not in LEGACY_TASK_KEYS}
+
+    for path, model in _models(data):
+        legacy = [k for k in model if k in LEGACY_MODEL_KEYS]
+        for key in legacy:
+            warnings.append(warning(doc, path + (key,), f"`{key}` is a key of older AME models and is ignored here",
+                                     f"it was replaced by {LEGACY_MODEL_KEYS[key]}"))
+        if legacy:
+            replacements[id(model)] = {k: v for k, v in model.items() if k not in LEGACY_MODEL_KEYS}
 
     cleaned = _rebuild(data, replacements)
     for key in [k for k in cleaned if k in LEGACY_PROJECT_KEYS]:
         warnings.append(warning(doc, (key,), f"`{key}` is a key of older AME files and is ignored here",
-                                 f"it was replaced by {LEGACY_PROJECT_KEYS[key]}"))
+                                 f"it was replaced by {LEGACY_PROJECT_KEYS[key].format()}"))
         del cleaned[key]
     return cleaned, warnings, stripped
+
+
+def _task_key_hint(task: dict[str, Any], key: str, tag: str) -> str:
+    """What replaced a legacy task key; for a command beside an executor, where exactly to move it."""
+    executor = task.get("executor")
+    own_tag = executor.get(TAG_KEY) if isinstance(executor, dict) else None
+    if key in COMMAND_KEYS and isinstance(own_tag, str):
+        if executor.get("command") is not None:
+            return (f"it was replaced by `command:` inside the executor, and this task's `executor: !{own_tag}` "
+                    "has one, which is what runs: remove this line")
+        return (f"it was replaced by `command:` inside the executor: move `command:` under `executor: !{own_tag}` "
+                "(indented below the tag)")
+    return f"it was replaced by {LEGACY_TASK_KEYS[key].format(tag=tag)}"
+
+
+def _models(data: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
+    models = data.get("models")
+    for i, model in enumerate(models if isinstance(models, list) else []):
+        if isinstance(model, dict):
+            yield ("models", i), model
 
 
 def _rebuild(node: Any, replacements: dict[int, dict[str, Any]]) -> Any:

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ... import ir
-from .. import env, resources
-from ..diagnostics import did_you_mean
+from .. import env, paths, resources
+from ..diagnostics import ValueAt, did_you_mean
 from ..schedules import validate_schedule
 from ..yaml import TAG_KEY
 
@@ -86,7 +86,18 @@ class Executor(_Model):
 
 class EnvEntry(_Model):
     key: str
-    val: str = ""
+    val: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_value(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "key" in data and "val" not in data:
+            if "value" in data:
+                raise ValueAt(("value",), f"environment variable '{data['key']}': the value's key is `val:`, "
+                              "not `value:` (older AME files)", key=True)
+            raise ValueError(f"environment variable '{data['key']}' has no value; add `val: ...` below `key:` "
+                             "(write `val: \"\"` for an empty value)")
+        return data
 
     @field_validator("key")
     @classmethod
@@ -123,6 +134,16 @@ class Triggers(_Model):
 class Artifacts(_Model):
     paths: list[str] = Field(default_factory=list)
     saveChangedFiles: bool = False
+
+    @field_validator("paths")
+    @classmethod
+    def _inside(cls, value: list[str]) -> list[str]:
+        for i, path in enumerate(value):
+            try:
+                paths.check_inside("artifact path", path)
+            except ValueError as exc:
+                raise ValueAt((i,), str(exc)) from None
+        return value
 
 
 class Secret(_Model):
@@ -250,6 +271,17 @@ class Task(_Model):
                     raise ValueError(f"`{a}` and `{b}` are two spellings of one key; keep one of them")
         return data
 
+    @field_validator("pipeline")
+    @classmethod
+    def _not_empty(cls, value: list[list[Task] | Task] | None) -> list[list[Task] | Task] | None:
+        if value is not None and not value:
+            raise ValueError("the pipeline has no steps; list its steps below `pipeline:`, each starting with `- `")
+        for i, step in enumerate(value or []):
+            if isinstance(step, list) and not step:
+                raise ValueAt((i,), "this parallel group of the pipeline is empty; list the steps that run at "
+                              "the same time inside it, or remove the `[]`")
+        return value
+
     @field_validator("resources")
     @classmethod
     def _resources(cls, value: dict[str, str] | None) -> dict[str, str] | None:
@@ -318,6 +350,11 @@ class DataSet(_Model):
     path: str
     task: Task
     size: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        return paths.check_inside("data set path", value)
 
     @field_validator("name")
     @classmethod

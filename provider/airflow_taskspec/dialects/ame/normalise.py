@@ -19,8 +19,10 @@ from ...errors import Diagnostic, SpecError
 from .. import env, resources, schedules
 from ..contract import Normalised
 from ..diagnostics import dedupe, did_you_mean, one_of, warning
+from .legacy import COMMAND_KEYS, FALLBACK_TAG, suggested_tag
 from .models import (
     DEFAULT_MLFLOW_COMMAND,
+    DOCUMENTED_TAGS,
     EXECUTOR_PROJECT_FILES,
     EXECUTOR_TAGS,
     DataSet,
@@ -97,10 +99,18 @@ class _Normaliser:
             if ("models", i) in broken:
                 continue
             builders.append((self.dag_id(model.name, "training"), partial(self.model_workflow, i, model)))
-        for i, data_set in enumerate(self.project.dataSets or []):
-            if ("dataSets", i) not in broken and data_set.task.taskRef is None:
-                builders.append((self.producer_dag_id(data_set), partial(self.data_set_workflow, i, data_set)))
         errors: list[Diagnostic] = []
+        for i, data_set in enumerate(self.project.dataSets or []):
+            if ("dataSets", i) in broken:
+                continue
+            if data_set.task.taskRef is None:
+                builders.append((self.producer_dag_id(data_set), partial(self.data_set_workflow, i, data_set)))
+            elif only_dag_id is None:
+                # Its producer is another task's DAG: that task must exist, or nothing ever writes the data set.
+                try:
+                    self.find_task(str(data_set.task.ref_name), _Place(self.spec, ("dataSets", i, "task")))
+                except SpecError as exc:
+                    errors.extend(exc.diagnostics)
         out: list[ir.Workflow] = []
         for dag_id, build in builders:
             if only_dag_id is not None and dag_id != only_dag_id:
@@ -280,13 +290,32 @@ class _Normaliser:
         legacy = [k for k in self.spec.legacy_keys.get(place.path, []) if k in ("command", "runcommand", "taskType",
                                                                                "task_type", "templateRef")]
         if legacy:
+            tag = self.suggested_tag(place)
             keys = ", ".join(f"`{k}`" for k in legacy)
+            others = ", ".join(t for t in DOCUMENTED_TAGS if t != f"!{tag}")
             hint = (f"{keys} {'are' if len(legacy) > 1 else 'is'} from older AME files: the executor replaced them. "
-                    "Write `executor: !pipEnv` (or !poetry, !pip, !mlflow, !custom) with `command:` under it")
+                    f"Write `executor: !{tag}` (or {others}) with `command:` under it")
         else:
-            hint = ("add `executor: !pip` with `pythonVersion:` and `command:`, refer to another task with "
-                    "`taskRef: NAME`, or use `fromTemplate` with a template that has an executor")
+            hint = (f"add `executor: !{self.suggested_tag(place, fallback='pip')}` with `pythonVersion:` and "
+                    "`command:`, refer to another task with `taskRef: NAME`, or use `fromTemplate` with a template "
+                    "that has an executor")
         return place.error(f"task '{task.name}' has no executor", hint)
+
+    def suggested_tag(self, place: _Place, fallback: str = FALLBACK_TAG) -> str:
+        """The executor this task most likely wants: what its file says (``legacy.suggested_tag``), else the one
+        whose project files are in the folder."""
+        from_file = suggested_tag(self.spec.doc.data, _raw(place))
+        if from_file:
+            return from_file
+        for tag in ("mlflow", "poetry", "pipEnv", "pip"):
+            needed = EXECUTOR_PROJECT_FILES[EXECUTOR_TAGS[tag]]
+            if all(self.has_project_file(name) for name in needed):
+                return tag
+        return fallback
+
+    def has_project_file(self, name: str) -> bool:
+        path = os.path.join(self.spec.folder, name)
+        return self.checked_files.setdefault(path, os.path.isfile(path))
 
     def task_run(self, task: Task, place: _Place) -> ir.TaskRun:
         assert task.executor is not None and task.name is not None
@@ -295,8 +324,14 @@ class _Normaliser:
         command = ex.command or (DEFAULT_MLFLOW_COMMAND if kind is ir.ExecutorKind.MLFLOW else None)
         ex_place = place.at("executor") if "executor" in _raw(place) else place
         if not command:
-            raise ex_place.error(f"the `!{ex.kind}` executor of task '{task.name}' needs a `command`",
-                                 "add `command: python main.py` (what to run in the project folder)", key=True)
+            # The task as written here, or the task a taskRef here names, may hold a task-level `command:`.
+            written = [place.path] + [("tasks", i) for i, t in enumerate(self.project.tasks or []) if t.name == task.name]
+            misplaced = [path + (k,) for path in written for k in self.spec.legacy_keys.get(path, []) if k in COMMAND_KEYS]
+            hint = (f"move `{misplaced[0][-1]}:` (line {self.spec.doc.mark(misplaced[0], key=True).line}) under "
+                    f"`executor: !{ex.kind}`" + (" and call it `command:`" if misplaced[0][-1] != "command" else "")
+                    if misplaced
+                    else "add `command: python main.py` (what to run in the project folder)")
+            raise ex_place.error(f"the `!{ex.kind}` executor of task '{task.name}' needs a `command`", hint, key=True)
         self.check_project_files(kind, ex.kind, task.name, ex_place)
         return ir.TaskRun(
             name=task.name,
@@ -315,12 +350,7 @@ class _Normaliser:
         )
 
     def check_project_files(self, kind: ir.ExecutorKind, tag: str, task: str, place: _Place) -> None:
-        missing = []
-        for name in EXECUTOR_PROJECT_FILES[kind]:
-            path = os.path.join(self.spec.folder, name)
-            exists = self.checked_files.setdefault(path, os.path.isfile(path))
-            if not exists:
-                missing.append(name)
+        missing = [name for name in EXECUTOR_PROJECT_FILES[kind] if not self.has_project_file(name)]
         if missing:
             raise place.error(f"the `!{tag}` executor of task '{task}' needs {' and '.join(missing)} in the project "
                               f"folder {self.spec.folder}, which has no {missing[0]}",
@@ -379,6 +409,13 @@ class _Normaliser:
         for i, data_set in enumerate(owner.project.dataSets or []):
             if data_set.name == name:
                 _usable(owner, "dataSets", i, f"data set '{project_name}.{name}'", ref_place)
+                producer_ref = data_set.task.ref_name
+                if producer_ref and producer_ref not in {t.name for t in owner.project.tasks or []}:
+                    line = owner.doc.mark(("dataSets", i, "task")).line
+                    where = f"line {line}" if owner is self.spec else f"{owner.doc.file}:{line}"
+                    raise ref_place.error(f"data set '{project_name}.{name}' has no producer: its `taskRef: "
+                                          f"{producer_ref}` names no task ({where})",
+                                          f"fix the data set's taskRef in project '{project_name}' first")
                 producer = _Normaliser(owner, self.lookup, self._project_names).producer_dag_id(data_set)
                 return ir.DataSetUse(project_name, name, data_set.path, asset_uri(project_name, name), producer,
                                      data_set.size)
