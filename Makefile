@@ -33,6 +33,7 @@ validate: setup
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/step_overhead.py
+	$(BIN)/python bench/data_plane.py
 
 # A long fuzzing run of the front end (the suite runs a short one): TASKSPEC_FUZZ_EXAMPLES per property.
 fuzz: setup

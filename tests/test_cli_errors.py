@@ -50,6 +50,8 @@ def test_gc_without_a_kube_config(tmp_path: Path) -> None:
     ("pod_poll_interval", "-1", "must not be negative"),
     ("deferrable", "maybe", "is not true or false"),
     ("backend", "docker", "use 'local' or 'kubernetes'"),
+    ("data_set_versions", "0", "must be at least 1"),
+    ("data_set_versions", "all", "is not a whole number"),
 ])
 def test_each_bad_option_names_itself_and_where_to_fix_it(option: str, value: str, expected: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:

@@ -106,8 +106,8 @@ def test_the_broken_files_dag_lists_each_error(case: str, dag_folder: Path, brok
     errors = [b for b in _expected(case, dag_folder / case) if ": error: " in b.splitlines()[0]]
     assert errors, "every case is an error"
     for block in errors:
-        # The DAG page shows each error on one line: `file:line:column: message (fix: hint)`.
+        # The DAG page shows each error on one line, as validate prints it: `file:line:column: error: message (fix: hint)`.
         first, *hint = block.splitlines()
         where, message = first.split(": error: ", 1)
         fix = f" (fix: {hint[0].removeprefix('    hint: ')})" if hint else ""
-        assert f"{dag_folder / case / 'ame.yaml'}:{where}: {message}{fix}\n" in broken_files_doc
+        assert f"{dag_folder / case / 'ame.yaml'}:{where}: error: {message}{fix}\n" in broken_files_doc

@@ -7,13 +7,12 @@ Sequence chains steps, a Parallel fans out and joins. One run-level teardown end
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Asset, Param, TriggerRule
+from airflow.sdk import DAG, Asset, TriggerRule
 
 from . import ir
 from .backends import Backend, StepPlan
@@ -136,28 +135,10 @@ def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last
 LOOP_RESULT_ID = "loop_result"
 
 
-def _params(workflow: ir.Workflow) -> dict[str, Param]:
-    """The workflow's params for the trigger form and ``--conf``: defaults and types as the dialect gave them."""
-    found: dict[str, Param] = {}
-    for spec in workflow.params:
-        default = json.loads(spec.default) if spec.default is not None else None
-        kind: Any = _JSON_TYPES.get(spec.type, "string")
-        extra: dict[str, Any] = {}
-        if spec.type is ir.ParamType.ENUMERATION:
-            extra["enum"] = list(spec.allowed)
-        if default is None and not spec.required:
-            kind = [kind, "null"]
-        found[spec.name] = Param(default, type=kind, description=spec.description or None, **extra)
-    return found
-
-
-_JSON_TYPES = {ir.ParamType.STRING: "string", ir.ParamType.INTEGER: "integer", ir.ParamType.NUMBER: "number",
-               ir.ParamType.BOOLEAN: "boolean", ir.ParamType.ARRAY: "array", ir.ParamType.OBJECT: "object",
-               ir.ParamType.FILE: "string", ir.ParamType.ENUMERATION: "string"}
-
-
 def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
     """One task per step, wired as the pipeline says, and the run-level teardown after all of them."""
+    from .params import airflow_params
+
     optional: dict[str, Any] = {"max_active_runs": workflow.max_active_runs} if workflow.max_active_runs else {}
     with DAG(
         dag_id=workflow.dag_id,
@@ -168,7 +149,7 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
         catchup=False,
         tags=list(workflow.tags),
         default_args={"owner": workflow.owner},
-        params=_params(workflow),
+        params=airflow_params(workflow.params),
         **optional,  # otherwise Airflow's max_active_runs_per_dag stands
     ) as dag:
         w = _Wiring(backend, workflow)

@@ -15,9 +15,14 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "workspace_root": ("string", "", "Local backend: folder for task workspaces. Empty: $AIRFLOW_HOME/taskspec/workspaces."),
     "env_cache_dir": ("string", "", "Local backend: cache of Python environments by lock-file hash. "
                       "Empty: $AIRFLOW_HOME/taskspec/envs."),
-    "artifact_store": ("string", "", "Where artifacts and step outputs are saved: a URL such as s3://bucket/prefix "
-                       "or file:///path. Empty: file://$AIRFLOW_HOME/taskspec/artifacts."),
-    "artifact_conn_id": ("string", "", "Airflow connection with credentials for the artifact store (optional)."),
+    "artifact_store": ("string", "", "Where artifacts, data sets and step outputs are saved: any URL Airflow's "
+                       "ObjectStoragePath understands (s3://bucket/prefix, gs://..., abfs://..., file:///path). "
+                       "Empty: file://$AIRFLOW_HOME/taskspec/store. Layout: docs/storage.md."),
+    "artifact_conn_id": ("string", "", "Airflow connection with the artifact store's credentials, used through "
+                         "Airflow's object storage (e.g. an `aws` connection for s3://). Empty: the "
+                         "filesystem's own defaults."),
+    "data_set_versions": ("integer", "3", "Committed versions kept per data set; older ones are deleted when a "
+                          "new version is published."),
     "env_passthrough": ("string", "", "Local backend: comma-separated names of worker environment variables "
                         "that user code also sees (shell patterns such as `UV_*` allowed). Everything else of "
                         "the worker's environment (metadata database URL, Fernet and JWT secrets, "
@@ -134,6 +139,7 @@ class Settings:
     default_cpu_limit: str = "1"
     default_memory_request: str = "256Mi"
     default_memory_limit: str = "1Gi"
+    data_set_versions: int = 3
 
 
 class ConfigError(ValueError):
@@ -192,7 +198,7 @@ def settings() -> Settings:
         backend=backend,
         workspace_root=get("workspace_root") or os.path.join(home, "workspaces"),
         env_cache_dir=get("env_cache_dir") or os.path.join(home, "envs"),
-        artifact_store=get("artifact_store") or "file://" + os.path.join(home, "artifacts"),
+        artifact_store=get("artifact_store") or "file://" + os.path.join(home, "store"),
         artifact_conn_id=get("artifact_conn_id"),
         secret_variable_prefix=get("secret_variable_prefix"),
         namespace=get("namespace"),
@@ -221,4 +227,12 @@ def settings() -> Settings:
         default_memory_request=get("default_memory_request"),
         default_memory_limit=get("default_memory_limit"),
         env_passthrough=tuple(name.strip() for name in get("env_passthrough").split(",") if name.strip()),
+        data_set_versions=_at_least_one("data_set_versions"),
     )
+
+
+def _at_least_one(name: str) -> int:
+    value = int(_number(name, int))
+    if value < 1:
+        raise ConfigError(f"[{SECTION}] {name} = {value} must be at least 1; {_where(name)}")
+    return value

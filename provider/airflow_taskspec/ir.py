@@ -150,6 +150,27 @@ class ProjectSource:
 
 
 @dataclass(frozen=True)
+class TaskInput:
+    """Something staged into the workspace before the task runs: a URL's file or folder at ``path``, inline
+    ``content`` at ``path``, or the run's value of the workflow parameter ``param`` (file ``inputs/<name>``
+    and environment variable ``INPUT_<NAME>``)."""
+
+    name: str
+    path: str | None = None
+    url: str | None = None
+    content: str | None = None
+    param: Param | None = None  # also one of the workflow's params
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """Files the task makes (a file, folder or glob), saved with its artifacts; also copied to ``url``."""
+
+    path: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskRun:
     """One execution of one task: a leaf of a workflow's graph, built as provision -> run -> collect."""
 
@@ -164,6 +185,8 @@ class TaskRun:
     artifacts: Artifacts = Artifacts()
     data_sets: tuple[DataSetUse, ...] = ()
     publishes: tuple[DataSetUse, ...] = ()  # data sets this run writes at their ``path``
+    inputs: tuple[TaskInput, ...] = ()
+    outputs: tuple[TaskOutput, ...] = ()
     timeout_seconds: int | None = None
     retries: int | None = None
 

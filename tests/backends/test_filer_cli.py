@@ -41,7 +41,7 @@ def test_provision_then_collect(tmp_path: Path) -> None:
         tmp_path, "provision", "--spec", json.dumps({"workspace": str(ws), "project_url": str(project)})
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == {"files": 1}
+    assert json.loads(done.stdout.splitlines()[-1]) == {"files": 1, "data_sets": []}
     assert (ws / ".taskspec" / "manifest.json").exists()
 
     (ws / "out.txt").write_text("result\n")
@@ -50,8 +50,9 @@ def test_provision_then_collect(tmp_path: Path) -> None:
     done = filer(tmp_path, "collect", "--spec", json.dumps(spec), "--result-url", result_url)
     assert done.returncode == 0, done.stderr
     saved = json.loads((tmp_path / "store" / "runs" / "collected.json").read_text())
-    assert [r["path"] for r in saved] == ["out.txt"]
-    assert (tmp_path / "store" / "artifacts" / "out.txt").read_text() == "result\n"
+    assert [r["path"] for r in saved["artifacts"]] == ["out.txt"]
+    assert (tmp_path / "store" / "artifacts" / "files" / "out.txt").read_text() == "result\n"
+    assert json.loads((tmp_path / "store" / "artifacts" / "manifest.json").read_text())["files"][0]["path"] == "out.txt"
 
 
 def test_bad_specs_say_what_is_wrong(tmp_path: Path) -> None:

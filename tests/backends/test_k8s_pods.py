@@ -3,6 +3,7 @@ run), through the operator's ``manifests()`` (what `taskspec render` prints)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
     base = provision["spec"]["containers"][0]
     assert base["command"][:5] == ["python", "-m", "airflow_taskspec.runtime", "provision", "--spec"]
     assert '"project_url": "s3://bucket/ts/projects/' in base["command"][5]
-    assert "runs/proj.task/render/prep/changed" in base["command"][5]
+    assert "runs/proj/task/render/prep/handoff" in base["command"][5]
     assert base["envFrom"] == [{"secretRef": {"name": "store-keys"}}]
     assert base["image"] == "taskspec-filer:latest"
     collect = pod_of("collect", run)
@@ -140,8 +141,9 @@ def test_filer_pods_carry_the_phase_specs(tmp_path: Any) -> None:
         cmd[3] == "collect"
         and '"artifact_paths": ["out"]' in cmd[5]
         and '"save_changed_files": true' in cmd[5]
+        and '"run_succeeded": false' in cmd[5]  # rendered without a run: nothing to publish
     )
-    assert cmd[6:] == ["--result-url", "s3://bucket/ts/runs/proj.task/render/train/collected.json"]
+    assert cmd[6:] == ["--result-url", "s3://bucket/ts/runs/proj/task/render/train/collected.json"]
 
 
 def test_git_sources_are_fetched_by_an_init_container() -> None:
@@ -196,3 +198,17 @@ def test_kubernetes_gets_commands_and_env_values_escaped_so_it_expands_nothing()
 def test_the_escape_undoes_kubernetes_expansion(written: str, kubernetes_gives: str) -> None:
     assert expand(k8s_pods.unexpanded(written), {"B": "2", "date": "x"}) == kubernetes_gives
 
+
+def test_typed_inputs_reach_the_provision_pod_and_the_run_pods_environment() -> None:
+    threshold = ir.Param("threshold", ir.ParamType.NUMBER, default="0.5", minimum=0, maximum=1)
+    run = task_run(inputs=(ir.TaskInput("threshold", param=threshold),
+                           ir.TaskInput("notes", path="notes.txt", content="hi")),
+                   outputs=(ir.TaskOutput("out/*.json", "s3://b/o"),))
+    provision = pod_of("provision", run)["spec"]["containers"][0]["command"]
+    spec = json.loads(provision[5])
+    assert spec["inputs"] == [{"name": "notes", "path": "notes.txt", "content": "hi"},
+                              {"name": "threshold", "type": "number", "value": 0.5}]
+    env = pod_of("run", run)["spec"]["containers"][0]["env"]
+    assert {"name": "INPUT_THRESHOLD", "value": "0.5"} in env
+    collect = json.loads(pod_of("collect", run)["spec"]["containers"][0]["command"][5])
+    assert collect["outputs"] == [{"path": "out/*.json", "url": "s3://b/o"}]

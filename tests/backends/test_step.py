@@ -55,7 +55,7 @@ class Task:
         return {"run_id": RUN_ID, "ti": ti}
 
     def saved(self) -> list[str]:
-        base = self.store / "artifacts" / "p.t" / "manual__2026-11-21T10_00_00_00_00" / "s"
+        base = self.store / "artifacts" / "p" / "t" / "manual__2026-11-21T10-00-00+00-00" / "s" / "files"
         return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()) if base.exists() else []
 
     def leftovers(self) -> list[Path]:
@@ -93,9 +93,14 @@ def test_a_failed_command_is_collected_then_fails_the_step_with_its_reason(tmp_p
     assert type(err.value) is AirflowException  # retryable
     assert str(err.value) == "taskspec: run failed: the command exited with code 3 (1 output file(s) were saved first)"
     assert task.saved() == ["partial.txt"]  # collect ran after the failure
-    assert task.xcom == [("return_value", [{"url": f"file://{task.store}/artifacts/p.t/"
-                                                   "manual__2026-11-21T10_00_00_00_00/s/partial.txt",
-                                            "path": "partial.txt", "size": 8}])]
+    import hashlib
+
+    saved = [{"url": f"file://{task.store}/artifacts/p/t/manual__2026-11-21T10-00-00+00-00/s/files/partial.txt",
+              "path": "partial.txt", "size": 8, "sha256": hashlib.sha256(b"partial\n").hexdigest()}]
+    manifest = dict(task.xcom)["output_manifest"]
+    assert manifest["artifacts"] == saved and manifest["data_sets"] == []  # a failed run publishes no data set
+    assert [key for key, _ in task.xcom] == ["output_manifest", "return_value"]
+    assert dict(task.xcom)["return_value"] == saved
     assert task.leftovers() == []  # and cleanup ran
 
 
@@ -181,6 +186,16 @@ def test_a_retry_starts_in_a_fresh_workspace_with_the_project_staged_again(tmp_p
 
 # --- the data-set gate ---
 
+
+def _publish(tmp: Path, store_root: Path) -> None:
+    """A producer's successful collect: one committed version of other/images holding a.png."""
+    from airflow_taskspec.runtime import datasets, store
+
+    (tmp / "producer" / "data").mkdir(parents=True)
+    (tmp / "producer" / "data" / "a.png").write_text("png")
+    datasets.publish_version(str(tmp / "producer"), "data",
+                             store.locate(f"file://{store_root}/datasets/other/images"), keep=3)
+
 PRODUCED = ir.DataSetUse("other", "images", "data/images", "ame://other/images", producer_dag_id="other.fetch")
 
 
@@ -195,9 +210,7 @@ def test_a_missing_data_set_runs_its_producer_first_before_any_workspace(tmp_pat
     assert task.leftovers() == []  # nothing was made before the data exists
 
     # The producer's run ended; its data set is published now: the step goes on and stages it.
-    published = task.store / "datasets" / "other" / "images"
-    published.mkdir(parents=True)
-    (published / "a.png").write_text("png")
+    _publish(tmp_path, task.store)
     event = ("DagStateTrigger", {"run_ids": [trigger.dag_run_id], trigger.dag_run_id: "success"})
     task.op.execute_complete(task.context(), event)
     assert task.saved() == ["seen.txt"] and task.leftovers() == []
@@ -205,9 +218,7 @@ def test_a_missing_data_set_runs_its_producer_first_before_any_workspace(tmp_pat
 
 def test_a_data_set_that_exists_needs_no_producer_run(tmp_path: Path) -> None:
     task = Task(tmp_path, "cat data/images/a.png > seen.txt", data_sets=(PRODUCED,))
-    published = task.store / "datasets" / "other" / "images"
-    published.mkdir(parents=True)
-    (published / "a.png").write_text("png")
+    _publish(tmp_path, task.store)
     task.op.execute(task.context())  # no DagRunTriggerException
     assert task.saved() == ["seen.txt"] and (task.store / "artifacts").exists()
 

@@ -152,5 +152,6 @@ def test_trigger_example_pipeline_over_rest(airflow_server: Any) -> None:
     assert {t["task_id"]: t["state"] for t in tis} == {
         "prepare_data": "success", "train_linear": "success", "train_knn": "success", "compare": "success",
         "taskspec_teardown": "success"}
-    reports = list((tmp / "store" / "artifacts" / DAG_ID).glob("*/compare/reports/comparison.json"))
+    reports = list((tmp / "store" / "artifacts" / "house_prices" / "train_and_compare").glob(
+        "*/compare/files/reports/comparison.json"))
     assert len(reports) == 1 and json.loads(reports[0].read_text())["best"] in ("linear", "knn")

@@ -100,7 +100,7 @@ def check_pipeline_calls(cluster: FakeCluster) -> None:
         if p["metadata"]["labels"][PHASE] == "provision"
     }
     assert '"upstream_outputs": []' in provision["prepare_data"][5]
-    assert provision["compare"][5].count("/changed") == 3
+    assert provision["compare"][5].count("/handoff") == 3
 
 
 @MODES
@@ -115,7 +115,7 @@ def test_the_example_pipeline_succeeds(airflow_db: Path, tmp_path: Path, deferra
         assert output.count(f"::group::{phase}") >= 4, phase
         assert output.count(f"taskspec: {phase} done in ") == 4, phase
     # The worker uploaded the project once per content hash, for the provision pods to download.
-    assert list((tmp_path / "store" / "projects").glob("*.complete"))
+    assert list((tmp_path / "store" / "projects").glob("*/manifest.json"))  # committed
 
 
 @MODES

@@ -36,20 +36,25 @@ def test_example_pipeline_produces_its_report(airflow_db: Path, tmp_path: Path) 
                        AIRFLOW__TASKSPEC__WORKSPACE_ROOT=str(tmp_path / "ws"))
 
     assert result.returncode == 0, result.output[-4000:]
-    run = _only_run_folder(store / "artifacts" / "house_prices.train_and_compare")
+    run = _only_run_folder(store / "artifacts" / "house_prices" / "train_and_compare")
     # compare's artifacts: its report and the two models it received from the parallel training steps
-    report = json.loads((run / "compare" / "reports" / "comparison.json").read_text())
+    report = json.loads((run / "compare" / "files" / "reports" / "comparison.json").read_text())
     models = {m["model"]: m for m in report["models"]}
     assert set(models) == {"linear", "knn"}
     assert report["best"] == min(models.values(), key=lambda m: m["rmse"])["model"]
     assert models["knn"]["params"] == {"k": 7}  # env from the `env:` spelling reached the command
     assert models["linear"]["params"]["alpha"] == 0.5  # and from `environment:`
     assert all(m["test_rows"] == 48 for m in models.values())  # prepare_data's 80/20 split of 240 rows
-    assert (run / "compare" / "reports" / "summary.md").read_text().startswith("| model | RMSE (EUR) |")
+    assert (run / "compare" / "files" / "reports" / "summary.md").read_text().startswith("| model | RMSE (EUR) |")
+    committed = json.loads((run / "compare" / "manifest.json").read_text())
+    by_path = {f["path"]: f for f in committed["files"]}
+    assert by_path["reports/comparison.json"]["size"] == (run / "compare" / "files" / "reports" /
+                                                          "comparison.json").stat().st_size
+    assert committed["dag_id"] == "house_prices.train_and_compare" and committed["step"] == "compare"
     # the steps handed their changed files forward: prepare -> train (prepared/), train -> compare (models/)
-    exchange = _only_run_folder(store / "runs" / "house_prices.train_and_compare")
-    assert (exchange / "prepare_data" / "changed" / "prepared" / "train.csv").is_file()
-    assert (exchange / "train_knn" / "changed" / "models" / "knn.json").is_file()
+    exchange = _only_run_folder(store / "runs" / "house_prices" / "train_and_compare")
+    assert (exchange / "prepare_data" / "handoff" / "files" / "prepared" / "train.csv").is_file()
+    assert (exchange / "train_knn" / "handoff" / "files" / "models" / "knn.json").is_file()
     assert not (exchange / "compare").exists()  # the last step hands nothing on
     assert "linear: RMSE" in result.output and "knn: RMSE" in result.output
     # every workspace was removed by its step's cleanup
@@ -69,8 +74,8 @@ def test_failing_command_fails_with_exit_code_and_still_cleans_up(airflow_db: Pa
     assert "the command exited with code 3" in result.output
     assert "about to fail" in result.output  # the command's own output streamed into the task log
     # collect ran after the failure and kept the partial output, then failed the step
-    run = _only_run_folder(store / "artifacts" / "failing.breaks")
-    assert (run / "breaks" / "partial.txt").read_text() == "partial result\n"
+    run = _only_run_folder(store / "artifacts" / "failing" / "breaks")
+    assert (run / "breaks" / "files" / "partial.txt").read_text() == "partial result\n"
     assert "taskspec: run failed: the command exited with code 3 (1 output file(s) were saved first)" in result.output
     # cleanup ran anyway
     assert "removed workspace" in result.output

@@ -26,6 +26,7 @@ from airflow_taskspec.backends import StepPlan
 from airflow_taskspec.backends.kubernetes import KubernetesBackend, KubernetesStepOperator, upload_project
 from airflow_taskspec.config import Settings
 from airflow_taskspec.config import settings as current_settings
+from airflow_taskspec.runtime import layout
 from podman_support import PodmanCluster, TestImages, unique_name
 
 from tests.conftest import FAILING
@@ -102,13 +103,15 @@ def test_the_example_pipeline_runs_as_its_step_operators_spawn_the_pods(
     assert played == [(s.task_id, p) for s in steps for p in ("provision", "run", "collect")]
     assert all(result.succeeded for _, _, result in cluster.played)
     assert cluster.leftovers() == []  # every step deleted its pods and volume
-    artifacts = store / "artifacts" / PIPELINE / run_id
-    report = json.loads((artifacts / "compare" / "reports" / "comparison.json").read_text())
+    artifacts = store / "artifacts" / "house_prices" / "train_and_compare" / layout.safe(run_id)
+    report = json.loads((artifacts / "compare" / "files" / "reports" / "comparison.json").read_text())
     assert report["best"] in ("linear", "knn")
     assert {m["model"] for m in report["models"]} == {"linear", "knn"}
-    assert (artifacts / "compare" / "models" / "knn.json").exists()
+    assert (artifacts / "compare" / "files" / "models" / "knn.json").exists()
+    assert json.loads((artifacts / "compare" / "manifest.json").read_text())["step"] == "compare"
     # Changed files travelled between steps through the store: compare saw both trained models.
-    assert (store / "runs" / PIPELINE / run_id / "train_knn" / "changed" / "models" / "knn.json").exists()
+    handoff = store / "runs" / "house_prices" / "train_and_compare" / layout.safe(run_id) / "train_knn" / "handoff"
+    assert (handoff / "files" / "models" / "knn.json").exists()
 
 
 
@@ -134,7 +137,7 @@ def test_a_failing_command_keeps_its_partial_outputs_and_fails_the_step(
     )
     assert [phase for _, phase, _ in cluster.played] == ["provision", "run", "collect"]
     assert "about to fail" in cluster.played[1][2].logs["base"]
-    assert (store / "artifacts" / "failing.breaks" / run_id / "breaks" / "partial.txt").read_text() == (
+    assert (store / "artifacts" / "failing" / "breaks" / layout.safe(run_id) / "breaks" / "files" / "partial.txt").read_text() == (
         "partial result\n"
     )
     assert cluster.leftovers() == []

@@ -15,8 +15,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, DagRu
 
 from .. import ir
 from ..config import Settings
-from ..runtime import layout, store
-from .storage import data_set_url, store_options
+from ..runtime import datasets, layout
+from .storage import data_set_url
 
 POKE_SECONDS = 5
 MAX_RUN_ID = 250
@@ -48,14 +48,13 @@ def ensure_produced(
     wanted: Sequence[ir.DataSetUse], settings: Settings, context: Any, log: Callable[..., None]
 ) -> None:
     """Return when every data set exists; otherwise start the first missing one's producer and defer."""
-    options = store_options(settings)
     for use in wanted:
         url = data_set_url(use, settings)
-        if store.exists(url, options):
+        if _has_version(url, settings):
             log("data set %s exists (%s); its producer %s does not need to run", use.name, url, use.producer_dag_id)
             continue
         run_id = producer_run_id(use, context)
-        log("data set %s has never been produced: running %s first (run %s)", use.name, use.producer_dag_id, run_id)
+        log("data set %s has no complete version: running %s first (run %s)", use.name, use.producer_dag_id, run_id)
         if _is_paused(str(use.producer_dag_id), context):
             log("the DAG %s is paused: its run, and this step, wait until it is unpaused", use.producer_dag_id)
         from airflow.sdk import timezone
@@ -73,6 +72,13 @@ def ensure_produced(
             poke_interval=POKE_SECONDS,
             deferrable=True,
         )
+
+
+def _has_version(url: str, settings: Settings) -> bool:
+    """Only a committed version counts: a producer that died half-way published nothing."""
+    from .. import artifact_store
+
+    return datasets.latest(artifact_store.location(settings, url)) is not None
 
 
 def _is_paused(dag_id: str, context: Any) -> bool:
@@ -96,7 +102,7 @@ def check_producer_run(
         what = f"data set {use.name}'s producer {use.producer_dag_id}" if use else "the producer"
         if state != "success":
             raise AirflowException(f"{what} ended '{state}' (run {run_id}); this step needs its data")
-        if use is not None and not store.exists(data_set_url(use, settings), store_options(settings)):
+        if use is not None and not _has_version(data_set_url(use, settings), settings):
             raise AirflowFailException(
                 f"{what} succeeded (run {run_id}) but published nothing at {data_set_url(use, settings)}: "
                 f"its task must write the data set's path '{use.path}'"

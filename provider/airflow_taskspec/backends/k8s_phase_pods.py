@@ -12,7 +12,7 @@ Importing this module costs the KubernetesPodOperator's import (~3 s): only a ru
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from .. import ir
 from ..config import Settings
 from . import StepPlan, k8s_failures, k8s_names, k8s_pods, notebook_task
 from .step import RESUME_KEY, RunNames
+from .inputs import input_env, input_staging
 from .storage import data_set_publishing, data_set_staging, store_options
 
 
@@ -41,6 +42,8 @@ class PodJob:
     execution_timeout: timedelta | None = None  # the step's: the trigger's deadline in deferrable mode
     with_store_options: bool = True  # False for `taskspec render` (no Airflow connection needed)
     notebook_script: str | None = None  # a notebook entry point's run script, made on the worker with the params
+    params: dict[str, Any] = field(default_factory=dict)  # the run's values of the typed inputs
+    run_succeeded: bool = False  # collect publishes data-set versions only after a successful run
 
 
 class PhasePod(KubernetesPodOperator):
@@ -191,6 +194,9 @@ class ProvisionPod(FilerPod):
             "upstream_outputs": job.names.earlier_outputs(job.plan),
             "data_sets": data_set_staging(job.task_run, job.settings),
             "store_options": self.pod_store_options(),
+            # The executor pod does not mount the store, so a link would dangle there: copy.
+            "data_sets_by_reference": False,
+            "inputs": input_staging(job.task_run, {"params": job.params}),  # rendered: the defaults
         }
         self.cmds = k8s_pods.filer_command("provision", spec)
         self.init_containers = (
@@ -218,6 +224,7 @@ class RunPod(PhasePod):
             self.cmds = ["bash", "-c", k8s_pods.run_script(run, job.settings)]
         self.env_vars = (
             k8s_pods.provided_env(names.dag_id, names.run_id, names.step, names.artifact_url)
+            + [k8s.V1EnvVar(name=n, value=v) for n, v in input_env(run, {"params": job.params}).items()]
             + [k8s.V1EnvVar(name=e.name, value=e.value) for e in run.env]
             + k8s_pods.secret_env(run, job.settings)
         )
@@ -242,6 +249,10 @@ class CollectPod(FilerPod):
             "exchange_url": job.names.exchange_url if job.plan.hands_on else None,
             "data_sets": data_set_publishing(job.task_run, job.settings),
             "store_options": self.pod_store_options(),
+            "outputs": [{"path": o.path, **({"url": o.url} if o.url else {})} for o in job.task_run.outputs],
+            "run_succeeded": job.run_succeeded,
+            "data_set_versions": job.settings.data_set_versions,
+            "meta": job.names.meta,
         }
         self.cmds = k8s_pods.filer_command("collect", spec, k8s_pods.collected_url(job.names.exchange_url))
 

@@ -20,7 +20,6 @@ from ..config import Settings
 from ..runtime import layout, store, workspace
 from . import StepPlan, k8s_names, k8s_pods, notebook_task
 from .step import STOPPED, TIMEOUT, RunNames, RunTeardownOperator, StepOperator, StepState
-from .storage import store_options
 
 if TYPE_CHECKING:
     from .k8s_phase_pods import PhasePod, PodJob
@@ -30,15 +29,15 @@ NOTEBOOK_SCRIPT_NOTE = "notebook_script"
 """``StepState.notes`` key of a notebook step's run script (made once with the run's params, kept over deferrals)."""
 
 
-def upload_project(folder: str, settings: Settings, options: dict[str, Any] | None = None) -> str:
-    """Upload a project folder once per content hash; returns its store URL (what provision pods download)."""
-    url = project_url(folder, settings)
-    marker = url + ".complete"  # beside the tree, so pods never download it
-    if not store.exists(marker, options):
-        files = workspace.walk_files(folder)
-        store.upload(folder, files, url, options)
-        store.write_bytes(marker, b"", options)
-    return url
+def upload_project(folder: str, settings: Settings) -> str:
+    """Publish a project folder once per content hash; returns its store URL (what provision pods fetch)."""
+    from .. import artifact_store
+    from ..runtime import publish
+
+    dest = artifact_store.location(settings, project_url(folder, settings))
+    if not publish.is_committed(dest):
+        publish.publish(folder, workspace.walk_files(folder), dest)
+    return dest.url
 
 
 def project_url(folder: str, settings: Settings) -> str:
@@ -117,7 +116,7 @@ class KubernetesStepOperator(StepOperator):
     def phase_provision(self, context: Any, state: StepState) -> None:
         folder = self.task_run.source.folder
         if folder:  # on the worker, once per content hash
-            state.notes["project_url"] = upload_project(folder, self.settings, store_options(self.settings))
+            state.notes["project_url"] = upload_project(folder, self.settings)
             self.log.info("project %s is at %s", folder, state.notes["project_url"])
         self._start_pod("provision", context, state)
 
@@ -148,7 +147,11 @@ class KubernetesStepOperator(StepOperator):
     # --- pods ---
 
     def _start_pod(self, phase: str, context: Any, state: StepState) -> None:
-        pod = self._pod = self.phase_pod(phase, self.pod_job(self.names(context), state))
+        from dataclasses import replace
+
+        job = replace(self.pod_job(self.names(context), state), params=dict(context.get("params") or {}),
+                      run_succeeded=state.failure is None)
+        pod = self._pod = self.phase_pod(phase, job)
         try:
             pod.start(context)
         except TaskDeferred as deferred:
@@ -185,7 +188,11 @@ class KubernetesStepOperator(StepOperator):
 
         url = k8s_pods.collected_url(self.names(context).exchange_url)
         try:
-            state.collected = json.loads(store.read_bytes(url, store_options(self.settings)))
+            from .. import artifact_store
+
+            outputs = json.loads(store.read_bytes(artifact_store.location(self.settings, url)))
+            state.collected = outputs["artifacts"]
+            context["ti"].xcom_push(key="output_manifest", value=outputs)
         except (OSError, ValueError) as exc:  # the outputs are saved; only their list is missing
             self.log.warning("could not read the list of saved files at %s: %s", url, exc)
 

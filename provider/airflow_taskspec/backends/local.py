@@ -18,10 +18,12 @@ from airflow.sdk.exceptions import AirflowException
 
 from .. import ir, recipes
 from ..config import Settings
+from .. import artifact_store
 from ..runtime import layout, notebook, phases
 from . import StepPlan, notebook_task, secrets
+from .inputs import input_env, input_staging
 from .step import RESULT_NOTE, RunTeardownOperator, StepOperator, StepState
-from .storage import data_set_publishing, data_set_staging, store_options
+from .storage import data_set_publishing, data_set_staging
 
 STOP_GRACE_SECONDS = 10
 
@@ -59,9 +61,9 @@ class LocalStepOperator(StepOperator):
             project_url=self.task_run.source.folder,
             upstream_outputs=self.names(context).earlier_outputs(self.plan),
             data_sets=data_set_staging(self.task_run, self.settings),
-            store_options=store_options(self.settings),
+            inputs=input_staging(self.task_run, context),
         )
-        phases.provision(spec, log=self.log.info)
+        phases.provision(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
 
     def environment(self, context: Any, workspace: str) -> dict[str, str]:
         names = self.names(context)
@@ -74,6 +76,7 @@ class LocalStepOperator(StepOperator):
             "TASKSPEC_ARTIFACT_URL": names.artifact_url,
             "TASKSPEC_UV": _uv_binary(),
         })
+        env.update(input_env(self.task_run, context))
         env.update({var.name: var.value for var in self.task_run.env})
         env.update(secrets.resolve(self.task_run.secrets, self.settings))
         return env
@@ -138,9 +141,14 @@ class LocalStepOperator(StepOperator):
             save_changed_files=self.task_run.artifacts.save_changed_files,
             exchange_url=names.exchange_url if self.plan.hands_on else None,
             data_sets=data_set_publishing(self.task_run, self.settings),
-            store_options=store_options(self.settings),
+            outputs=[{"path": o.path, **({"url": o.url} if o.url else {})} for o in self.task_run.outputs],
+            run_succeeded=state.failure is None,  # collect runs after a failed run too; publish only after success
+            data_set_versions=self.settings.data_set_versions,
+            meta=names.meta,
         )
-        state.collected = phases.collect(spec, log=self.log.info)
+        outputs = phases.collect(spec, log=self.log.info, fs=artifact_store.filesystem(self.settings))
+        state.collected = outputs["artifacts"]
+        context["ti"].xcom_push(key="output_manifest", value=outputs)
 
     def phase_cleanup(self, context: Any, state: StepState) -> None:
         path = self.workspace(context)

@@ -74,6 +74,11 @@ class RunNames:
     def exchange_url(self) -> str:
         return layout.exchange_url(self.settings.artifact_store, self.dag_id, self.run_id, self.step)
 
+    @property
+    def meta(self) -> dict[str, str]:
+        """Recorded in every manifest this step commits: which run of which step wrote it."""
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "step": self.step, "try": str(self.try_number)}
+
     def earlier_outputs(self, plan: StepPlan) -> list[str]:
         store = self.settings.artifact_store
         return [layout.exchange_url(store, self.dag_id, self.run_id, s) for s in plan.earlier_steps]

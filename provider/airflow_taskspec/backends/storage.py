@@ -10,22 +10,12 @@ from ..runtime import layout
 
 
 def store_options(settings: Settings) -> dict[str, Any]:
-    """fsspec options from the artifact store connection (e.g. MinIO endpoint and keys for s3://)."""
-    if not settings.artifact_conn_id:
-        return {}
-    from airflow.sdk import BaseHook
+    """fsspec options for filer pods: what the store's filesystem (built by Airflow's object storage from
+    ``artifact_conn_id``) needs besides credentials; keys stay on the worker (pods get theirs from
+    ``artifact_secret``)."""
+    from .. import artifact_store
 
-    conn = BaseHook.get_connection(settings.artifact_conn_id)
-    options: dict[str, Any] = {}
-    if conn.login:
-        options["key"] = conn.login
-    if conn.password:
-        options["secret"] = conn.password
-    extra = conn.extra_dejson or {}
-    endpoint = extra.get("endpoint_url") or (conn.host and f"http://{conn.host}:{conn.port or 9000}")
-    if endpoint:
-        options["client_kwargs"] = {"endpoint_url": endpoint}
-    return options
+    return artifact_store.pod_options(artifact_store.filesystem(settings))
 
 
 def data_set_url(use: ir.DataSetUse, settings: Settings) -> str:

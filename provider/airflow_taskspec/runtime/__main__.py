@@ -50,8 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             spec = phases.CollectSpec(**fields)
             result = phases.collect(spec, log=_log)
         if args.result_url:
-            store.write_bytes(args.result_url, json.dumps(result).encode(), spec.store_options,
-                              store.Backoff(log=_log))
+            store.write_bytes(store.locate(args.result_url, spec.store_options), json.dumps(result).encode())
     except TypeError as exc:  # unknown or missing fields: a version mismatch between worker and image
         return _fail(f"bad {args.action} spec ({exc}); is the filer image as new as the provider?", 2)
     except Exception as exc:  # any other: one line, the last of the pod's log (its termination message)

@@ -192,6 +192,58 @@ class DataSetRef(_Model):
     ref: DataSetRefBody
 
 
+_INPUT_TYPES = ("integer", "number", "string", "boolean", "enumeration", "file", "array")
+_INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class TaskInput(_Model):
+    """An entry of a task's `inputs:` (taskspec's extension of the AME format, after Cytomine App Engine and
+    TES): a typed parameter (`type:`), a URL's file or folder (`url:` + `path:`), or inline `content:` + `path:`."""
+
+    name: str
+    type: Literal["integer", "number", "string", "boolean", "enumeration", "file", "array"] | None = None
+    description: str = ""
+    default: str | list[str] | None = None
+    required: bool = False
+    minimum: str | None = None
+    maximum: str | None = None
+    values: list[str] | None = None
+    pattern: str | None = None
+    items: Literal["integer", "number", "string", "boolean"] | None = None
+    url: str | None = None
+    path: str | None = None
+    content: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _env_safe(cls, value: str) -> str:
+        if not _INPUT_NAME.match(value):
+            raise ValueError(f"input name '{value}' may only contain letters, digits and '_' (it names a file "
+                             "under inputs/ and the variable INPUT_<NAME>), and may not start with a digit")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TaskInput:
+        kinds = [k for k, v in (("type", self.type), ("url", self.url), ("content", self.content)) if v is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"input '{self.name}' needs exactly one of `type:` (a parameter set at trigger time), "
+                             f"`url:` (a file or folder to fetch) or `content:` (inline text); it has "
+                             f"{' and '.join(kinds) or 'none'}")
+        if self.type is None and not self.path:
+            raise ValueError(f"input '{self.name}' needs `path:`, where it goes in the workspace")
+        if self.type is not None and self.path:
+            raise ValueError(f"the parameter input '{self.name}' is always staged at inputs/{self.name}; "
+                             "remove `path:`")
+        return self
+
+
+class TaskOutput(_Model):
+    """An entry of a task's `outputs:`: a file, folder or glob in the workspace, optionally copied to a URL."""
+
+    path: str
+    url: str | None = None
+
+
 class Task(_Model):
     """A task, a pipeline step, a template (a partial task), a model's training or validation task."""
 
@@ -207,6 +259,8 @@ class Task(_Model):
     artifacts: Artifacts | None = Field(default=None, validation_alias=AliasChoices("artifacts", "artifactCfg"))
     image: str | None = None
     dataSets: list[DataSetRef | str] | None = None
+    inputs: list[TaskInput] | None = None
+    outputs: list[TaskOutput] | None = None
 
     @model_validator(mode="before")
     @classmethod

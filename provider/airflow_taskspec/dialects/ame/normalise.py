@@ -6,7 +6,9 @@ Cross-project templates and data sets are found through ``lookup`` (the other pr
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -27,6 +29,7 @@ from .models import (
     DataSetRef,
     Model,
     Task,
+    TaskInput,
     Triggers,
 )
 from .parse import ParsedSpec
@@ -131,7 +134,7 @@ class _Normaliser:
         return ir.Workflow(
             dag_id=dag_id, title=title, origin=place.origin(), source_text=self.spec.doc.text,
             graph=_unique_names(graph), description=description, tags=("ame", self.project.name),
-            schedule=schedule, warnings=file_warnings,
+            schedule=schedule, warnings=file_warnings, params=_input_params(graph, place),
         )
 
     def task_workflow(self, index: int, task: Task) -> ir.Workflow:
@@ -342,6 +345,8 @@ class _Normaliser:
             artifacts=ir.Artifacts(tuple(task.artifacts.paths), task.artifacts.saveChangedFiles)
             if task.artifacts else ir.Artifacts(),
             data_sets=tuple(self.data_set_use(ref, place) for ref in task.dataSets or []),
+            inputs=tuple(task_input(item, place.at("inputs", n)) for n, item in enumerate(task.inputs or [])),
+            outputs=tuple(ir.TaskOutput(out.path, out.url) for out in task.outputs or []),
         )
 
     def check_project_files(self, kind: ir.ExecutorKind, tag: str, task: str, place: _Place) -> None:
@@ -431,6 +436,98 @@ def _raw(place: _Place) -> dict[str, Any]:
 
 def _ref_key(place: _Place) -> str:
     return "taskref" if "taskref" in _raw(place) else "taskRef"
+
+
+_SCALARS = {"integer": ir.ParamType.INTEGER, "number": ir.ParamType.NUMBER, "string": ir.ParamType.STRING,
+            "boolean": ir.ParamType.BOOLEAN}
+
+
+def task_input(item: TaskInput, place: _Place) -> ir.TaskInput:
+    if item.type is None:
+        return ir.TaskInput(item.name, path=item.path, url=item.url, content=item.content)
+    kind = ir.ParamType(item.type)
+    items = ir.Param(f"{item.name}[]", _SCALARS[item.items]) if item.items else None
+    if kind is ir.ParamType.ENUMERATION and not item.values:
+        raise place.error(f"the enumeration input '{item.name}' needs `values:`, the choices",
+                          "add `values: [first, second]`")
+    if item.values and kind is not ir.ParamType.ENUMERATION:
+        raise place.at("values").error(f"`values:` is for `type: enumeration`; input '{item.name}' is {item.type}",
+                                       key=True)
+    for bound in ("minimum", "maximum"):
+        if getattr(item, bound) is not None and kind not in (ir.ParamType.INTEGER, ir.ParamType.NUMBER,
+                                                             ir.ParamType.ARRAY):
+            raise place.at(bound).error(f"`{bound}:` is for integer, number and array inputs (the number of "
+                                        f"elements); input '{item.name}' is {item.type}", key=True)
+    if item.pattern is not None:
+        if kind is not ir.ParamType.STRING:
+            raise place.at("pattern").error(f"`pattern:` is for string inputs; input '{item.name}' is {item.type}",
+                                            key=True)
+        try:
+            re.compile(item.pattern)
+        except re.error as exc:
+            raise place.at("pattern").error(f"`pattern:` of input '{item.name}' is not a regular expression: {exc}")
+    if item.items is not None and kind is not ir.ParamType.ARRAY:
+        raise place.at("items").error(f"`items:` is for array inputs; input '{item.name}' is {item.type}", key=True)
+    spec = ir.Param(
+        name=item.name, type=kind, required=item.required or item.default is None, description=item.description,
+        minimum=_number(item.minimum, place.at("minimum"), item.name),
+        maximum=_number(item.maximum, place.at("maximum"), item.name),
+        allowed=tuple(item.values or ()), pattern=item.pattern, items=items,
+    )
+    if item.default is not None:
+        value = _typed(item.default, spec, place.at("default"))
+        spec = replace(spec, default=json.dumps(value), required=item.required)
+    return ir.TaskInput(item.name, param=spec)
+
+
+def _number(text: str | None, place: _Place, name: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise place.error(f"input '{name}': {text!r} is not a number") from None
+
+
+def _typed(text: str | list[str], spec: ir.Param, place: _Place) -> Any:
+    """A YAML default (kept as text by our loader) as the value of its type."""
+    if spec.type is ir.ParamType.ARRAY:
+        if not isinstance(text, list):
+            raise place.error(f"the default of array input '{spec.name}' must be a list, like [1, 2]")
+        item = spec.items or ir.Param(spec.name, ir.ParamType.STRING)
+        return [_typed(t, item, place) for t in text]
+    if isinstance(text, list):
+        raise place.error(f"the default of {spec.type.value} input '{spec.name}' must be one value, not a list")
+    try:
+        if spec.type is ir.ParamType.INTEGER:
+            return int(text)
+        if spec.type is ir.ParamType.NUMBER:
+            return float(text)
+    except ValueError:
+        what = "a whole number" if spec.type is ir.ParamType.INTEGER else "a number"
+        raise place.error(f"the default {text!r} of input '{spec.name}' is not {what}") from None
+    if spec.type is ir.ParamType.BOOLEAN:
+        if text.lower() not in ("true", "false"):
+            raise place.error(f"the default {text!r} of boolean input '{spec.name}' must be true or false")
+        return text.lower() == "true"
+    if spec.type is ir.ParamType.ENUMERATION and text not in spec.allowed:
+        raise place.error(f"the default {text!r} of input '{spec.name}' is not one of its values "
+                          f"{list(spec.allowed)}")
+    return text
+
+
+def _input_params(graph: ir.Step, place: _Place) -> tuple[ir.Param, ...]:
+    """The workflow's parameters: every typed input of its steps, once (steps may share one by name)."""
+    found: dict[str, ir.Param] = {}
+    for run in ir.task_runs(graph):
+        for item in run.inputs:
+            if item.param is None:
+                continue
+            seen = found.setdefault(item.param.name, item.param)
+            if seen != item.param:
+                raise place.error(f"two steps declare the input '{item.param.name}' differently; give them "
+                                  "different names or the same definition")
+    return tuple(found.values())
 
 
 def _mark_outputs(step: ir.Step, uses: tuple[ir.DataSetUse, ...]) -> ir.Step:

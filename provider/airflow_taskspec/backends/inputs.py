@@ -1,0 +1,39 @@
+"""A step's typed inputs for this run: what provision stages and what the run's environment gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from .. import ir
+
+
+def _values(run: ir.TaskRun, context: Any) -> list[tuple[ir.TaskInput, ir.Param, Any]]:
+    """The run's value of each typed input, checked against its schema first: a run created around
+    Airflow's own validation still fails here, before any workspace or pod exists."""
+    from ..params import check, default_value
+
+    specs = [i.param for i in run.inputs if i.param is not None]
+    given = dict(context.get("params") or {})
+    problems = check(specs, given)
+    if problems:
+        raise AirflowException("bad input for this run: " + "; ".join(problems))
+    return [(i, i.param, given.get(i.param.name, default_value(i.param))) for i in run.inputs if i.param is not None]
+
+
+def input_staging(run: ir.TaskRun, context: Any) -> list[dict[str, Any]]:
+    """ProvisionSpec.inputs for this run (runtime.inputs says what each entry means)."""
+    staged: list[dict[str, Any]] = [
+        {"name": i.name, "path": i.path, **({"url": i.url} if i.url else {"content": i.content or ""})}
+        for i in run.inputs if i.param is None
+    ]
+    staged += [{"name": i.name, "type": p.type.value, "value": v} for i, p, v in _values(run, context)]
+    return staged
+
+
+def input_env(run: ir.TaskRun, context: Any) -> dict[str, str]:
+    from ..params import env_name
+    from ..runtime.inputs import value_text
+
+    return {env_name(i.name): value_text(p.type.value, v) for i, p, v in _values(run, context)}
