@@ -179,11 +179,11 @@ def test_typed_inputs_reach_the_provision_pod_and_the_run_pods_environment() -> 
     run = task_run(inputs=(ir.TaskInput("threshold", param=threshold),
                            ir.TaskInput("notes", path="notes.txt", content="hi")),
                    outputs=(ir.TaskOutput("out/*.json", "s3://b/o"),))
-    provision = pod_of(KubernetesProvisionOperator, run)["spec"]["containers"][0]["command"]
+    provision = pod_of("provision", run)["spec"]["containers"][0]["command"]
     spec = json.loads(provision[5])
     assert spec["inputs"] == [{"name": "notes", "path": "notes.txt", "content": "hi"},
                               {"name": "threshold", "type": "number", "value": 0.5}]
-    env = pod_of(KubernetesRunOperator, run)["spec"]["containers"][0]["env"]
+    env = pod_of("run", run)["spec"]["containers"][0]["env"]
     assert {"name": "INPUT_THRESHOLD", "value": "0.5"} in env
-    collect = json.loads(pod_of(KubernetesCollectOperator, run, run_task_id="run")["spec"]["containers"][0]["command"][5])
+    collect = json.loads(pod_of("collect", run)["spec"]["containers"][0]["command"][5])
     assert collect["outputs"] == [{"path": "out/*.json", "url": "s3://b/o"}]
