@@ -220,3 +220,35 @@ def test_a_phase_with_nothing_to_do_spawns_no_pod(airflow_db: Path, tmp_path: Pa
         assert states == {"no_outputs": "success", TEARDOWN: "success"}, output[-4000:]
         assert pods_per_step(cluster) == {"no_outputs": ["provision", "run"]}  # nothing to collect
         assert_no_leftovers(cluster)
+
+
+SECRETIVE = """\
+name: secretive
+tasks:
+  - name: reads
+    secrets:
+      - !ame
+        key: db_login
+        injectAs: DB_LOGIN
+    executor: !custom
+      command: echo "$DB_LOGIN" | wc -c
+"""
+
+
+def test_the_pod_the_server_receives_holds_a_secret_key_ref_never_the_value(
+    airflow_db: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    (folder / "secretive").mkdir(parents=True)
+    (folder / "secretive" / "ame.yaml").write_text(SECRETIVE)
+    shutil.copy(REPO / "dags" / "taskspec_dags.py", folder / "taskspec_dags.py")
+    value = "plain-value-0d3b77"  # there for the local backend to read; the pod must not carry it
+    with FakeCluster() as cluster:
+        states, output = dag_test(cluster, "secretive.reads", tmp_path, folder=str(folder),
+                                  AIRFLOW_VAR_DB_LOGIN=value)
+        assert states == {"reads": "success", TEARDOWN: "success"}, output[-4000:]
+        (run_pod,) = [p for p in cluster.created("pods") if p["metadata"]["labels"][PHASE] == "run"]
+        env = {e["name"]: e for e in run_pod["spec"]["containers"][0]["env"]}
+        assert env["DB_LOGIN"] == {"name": "DB_LOGIN",
+                                   "valueFrom": {"secretKeyRef": {"name": "db-login", "key": "value"}}}
+        assert value not in repr(cluster.created("pods")) and value not in output

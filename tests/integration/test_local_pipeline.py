@@ -104,3 +104,32 @@ tasks:
     assert "creating the Python environment" in first.output and "six 1.16.0" in first.output
     assert "reusing the Python environment" in second.output and "six 1.16.0" in second.output
     assert len(os.listdir(cache)) == 1
+
+
+SECRETIVE = """\
+name: secretive
+tasks:
+  - name: reads
+    secrets:
+      - !ame
+        key: db_login
+        injectAs: DB_LOGIN
+    executor: !custom
+      command: echo "got:$DB_LOGIN"; printf %s "$DB_LOGIN" > seen.txt
+    artifacts:
+      saveChangedFiles: true
+"""
+
+
+def test_a_secret_from_an_airflow_variable_reaches_the_command(airflow_db: Path, tmp_path: Path) -> None:
+    # Masking in the task log is checked by tests/backends/test_step.py (Airflow's masker); `airflow dags test`
+    # runs the task in-process without the supervisor's log redaction, so its console shows values unmasked.
+    folder = make_dag_folder(tmp_path / "dags", {"secretive": SECRETIVE})
+    store = tmp_path / "store"
+    value = "plain-value-7c1e0b"  # nothing in its name or value looks sensitive to Airflow
+    result = dags_test("secretive.reads", folder, airflow_db, AIRFLOW_VAR_DB_LOGIN=value,
+                       AIRFLOW__TASKSPEC__ARTIFACT_STORE=f"file://{store}",
+                       AIRFLOW__TASKSPEC__WORKSPACE_ROOT=str(tmp_path / "ws"))
+    assert result.returncode == 0, result.output[-3000:]
+    run = _only_run_folder(store / "artifacts" / "secretive.reads")
+    assert (run / "reads" / "seen.txt").read_text() == value  # the command got the value

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.write_bytes(store.locate(args.result_url, spec.store_options), json.dumps(result).encode())
     except TypeError as exc:  # unknown or missing fields: a version mismatch between worker and image
         return _fail(f"bad {args.action} spec ({exc}); is the filer image as new as the provider?", 2)
-    except Exception as exc:  # any other: one line, the last of the pod's log (its termination message)
+    except Exception as exc:  # noqa: BLE001 - any other: one line, the last of the pod's log (its termination message)
         return _fail(f"{args.action} failed: {_one_line(exc)}", 1)
     print(json.dumps(result), flush=True)
     return 0
