@@ -156,7 +156,6 @@ class TaskRun:
     name: str
     recipe: Recipe | NotebookRecipe
     source: ProjectSource
-    origin: Origin | None = None
     image: str | None = None
     env: tuple[EnvVar, ...] = ()
     secrets: tuple[SecretRef, ...] = ()
@@ -166,6 +165,7 @@ class TaskRun:
     publishes: tuple[DataSetUse, ...] = ()  # data sets this run writes at their ``path``
     timeout_seconds: int | None = None
     retries: int | None = None
+    origin: Origin | None = None  # where the task is written (for errors about it)
 
 
 @dataclass(frozen=True)
