@@ -177,7 +177,6 @@ class TaskRun:
     name: str
     recipe: Recipe | NotebookRecipe
     source: ProjectSource
-    origin: Origin | None = None
     image: str | None = None
     env: tuple[EnvVar, ...] = ()
     secrets: tuple[SecretRef, ...] = ()
@@ -189,6 +188,7 @@ class TaskRun:
     outputs: tuple[TaskOutput, ...] = ()
     timeout_seconds: int | None = None
     retries: int | None = None
+    origin: Origin | None = None  # where the task is written (for errors about it)
 
 
 @dataclass(frozen=True)
