@@ -60,8 +60,9 @@ class KubernetesStepOperator(StepOperator):
         # Fail at DAG build time, not in a pod: a bad secret name or a missing Vault role.
         k8s_pods.secret_env(self.task_run, self.settings)
         k8s_pods.vault_annotations(self.task_run, self.settings)
-        self._pod: PhasePod | None = None  # the phase pod of now: for on_kill and for failure lines
-        self._names: RunNames | None = None
+
+    _pod: PhasePod | None = None  # the phase pod of now (set at run time): for on_kill and failure lines
+    _names: RunNames | None = None
 
     # --- names ---
 

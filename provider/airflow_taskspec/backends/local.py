@@ -40,10 +40,8 @@ WORKER_ENV_ALLOWED = (
 class LocalStepOperator(StepOperator):
     """One TaskRun as folders and processes on the worker."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._process: subprocess.Popen[bytes] | None = None
-        self._workspace: str | None = None
+    _process: subprocess.Popen[bytes] | None = None  # the command, while it runs
+    _workspace: str | None = None  # this try's folder, once made
 
     def workspace(self, context: Any) -> str:
         return layout.workspace_dir(self.settings.workspace_root, self.plan.dag_id, context["run_id"], self.plan.step)

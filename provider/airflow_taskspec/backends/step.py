@@ -144,19 +144,27 @@ class StepOperator(BaseOperator):
     template_fields: Sequence[str] = ()
     ui_color = "#dbeafe"
 
+    # Run-time state, set when the step runs (class defaults keep the constructor cheap: a DAG folder of
+    # thousands of steps builds one of these per step at every parse).
+    _stopped = False  # on_kill ran: stop at once, skip what is left but cleanup
+    _cleaned_up = False  # cleanup ran: nothing of this try is left
+    _original: BaseException | None = None  # the first failure, to chain the task's exception to
+
     def __init__(self, *, plan: StepPlan, settings: Settings, task_run: ir.TaskRun, **kwargs: Any) -> None:
         if task_run.retries is not None:  # otherwise Airflow's default_task_retries stands
             kwargs.setdefault("retries", task_run.retries)
-        super().__init__(
-            task_id=plan.step, outlets=list(plan.outlets), execution_timeout=execution_timeout(task_run), **kwargs
-        )
+        if task_run.timeout_seconds:
+            kwargs.setdefault("execution_timeout", execution_timeout(task_run))
+        if plan.outlets:
+            kwargs.setdefault("outlets", list(plan.outlets))
+        super().__init__(task_id=plan.step, **kwargs)
         self.plan = plan
         self.settings = settings
         self.task_run = task_run
-        self.data_set_gates = data_sets.gates(task_run, plan.dag_id)
-        self._stopped = False  # on_kill ran: stop at once, skip what is left but cleanup
-        self._cleaned_up = False  # cleanup ran: nothing of this try is left
-        self._original: BaseException | None = None  # the first failure, to chain the task's exception to
+
+    @property
+    def data_set_gates(self) -> tuple[ir.DataSetUse, ...]:
+        return data_sets.gates(self.task_run, self.plan.dag_id)
 
     # --- what backends provide ---
 
