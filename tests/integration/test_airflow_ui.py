@@ -165,7 +165,7 @@ def test_a_cleared_failed_step_runs_again_whole_in_a_fresh_workspace(site: Site)
                                                   "Post Execute"]
     assert any(line.startswith("provision: staged 2 project files") for line in second)
     assert "a project file" in second  # the command read the staged project file, in a fresh workspace
-    results = list((site.store / "artifacts" / dag_id).glob("*/needs_fix/result.txt"))
+    results = list((site.store / "artifacts" / "clearable" / "needs_fix").glob("*/needs_fix/files/result.txt"))
     assert [r.read_text() for r in results] == ["fixed\n"]
     assert not any(site.workspaces.rglob("*"))
 
@@ -181,10 +181,10 @@ def test_a_consumer_runs_the_producer_of_a_missing_data_set_first(site: Site) ->
     produced = airflow.get("/api/v2/dags/gates.make_numbers/dagRuns")["dag_runs"]
     assert [r["state"] for r in produced] == ["success"]
     assert produced[0]["dag_run_id"].startswith("data_set__gates.numbers__for__gates.sum_numbers__")
-    totals = list((site.store / "artifacts" / "gates.sum_numbers").glob("*/sum_numbers/total.txt"))
+    totals = list((site.store / "artifacts" / "gates" / "sum_numbers").glob("*/sum_numbers/files/total.txt"))
     assert [t.read_text() for t in totals] == ["15\n"]  # 1 + ... + 5, from the producer's files
     log = airflow.task_log("gates.sum_numbers", run_id, "sum_numbers", 1)
-    assert any("data set numbers has never been produced: running gates.make_numbers first" in line for line in log)
+    assert any("data set numbers has no complete version: running gates.make_numbers first" in line for line in log)
 
     # The data set exists now: a second run needs no producer run.
     again = airflow.trigger("gates.sum_numbers")

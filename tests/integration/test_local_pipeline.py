@@ -131,5 +131,5 @@ def test_a_secret_from_an_airflow_variable_reaches_the_command(airflow_db: Path,
                        AIRFLOW__TASKSPEC__ARTIFACT_STORE=f"file://{store}",
                        AIRFLOW__TASKSPEC__WORKSPACE_ROOT=str(tmp_path / "ws"))
     assert result.returncode == 0, result.output[-3000:]
-    run = _only_run_folder(store / "artifacts" / "secretive.reads")
-    assert (run / "reads" / "seen.txt").read_text() == value  # the command got the value
+    run = _only_run_folder(store / "artifacts" / "secretive" / "reads")
+    assert (run / "reads" / "files" / "seen.txt").read_text() == value  # the command got the value
