@@ -89,14 +89,15 @@ def execution_timeout(run: ir.TaskRun) -> timedelta | None:
 
 
 def stages_anything(run: ir.TaskRun, plan: StepPlan) -> bool:
-    """Provision has work: project files (unless the image carries them), earlier steps' files, data sets."""
-    return not run.source.in_image or bool(plan.earlier_steps) or bool(run.data_sets)
+    """Provision has work: project files (unless the image carries them), earlier steps' files, data sets,
+    task inputs."""
+    return not run.source.in_image or bool(plan.earlier_steps) or bool(run.data_sets) or bool(run.inputs)
 
 
 def saves_anything(run: ir.TaskRun, plan: StepPlan) -> bool:
-    """Collect has work: artifacts, changed files for later steps, data sets to publish."""
+    """Collect has work: artifacts, declared outputs, changed files for later steps, data sets to publish."""
     a = run.artifacts
-    return bool(a.paths) or a.save_changed_files or plan.hands_on or bool(run.publishes)
+    return bool(a.paths) or a.save_changed_files or plan.hands_on or bool(run.publishes) or bool(run.outputs)
 
 
 @dataclass
