@@ -115,8 +115,10 @@ def report(args: argparse.Namespace, times: dict[tuple[str, int], list[float]]) 
     rows = []
     for n in args.steps:
         hand, ours = times[("hand-written", n)], times[("taskspec", n)]
+        pairs = ", ".join(f"{o / h:.2f}" for o, h in zip(ours, hand, strict=True))
         rows.append(f"| {n} | {med(hand):.1f} ({', '.join(f'{x:.1f}' for x in hand)}) "
-                    f"| {med(ours):.1f} ({', '.join(f'{x:.1f}' for x in ours)}) | {med(ours) / med(hand):.2f}x |")
+                    f"| {med(ours):.1f} ({', '.join(f'{x:.1f}' for x in ours)}) | {med(ours) / med(hand):.2f}x "
+                    f"| {pairs} |")
     last = max(args.steps)
     per_step = lambda side: (med(times[(side, last)]) - med(times[(side, min(args.steps))])) / (last - min(args.steps))
     return textwrap.dedent(f"""\
@@ -128,13 +130,17 @@ def report(args: argparse.Namespace, times: dict[tuple[str, int], list[float]]) 
         of N `!custom` steps running `true` (one Airflow task per step, plus the run's teardown task). Hand-written:
         N chained BashOperators running `true`. DAG runs one at a time, the two sides interleaved, {args.rounds}
         counted rounds after one warm-up round; each figure is a DAG run's `end_date - start_date` from the REST API.
-        Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.
+        Bytecode compiled first (`make bench`), as `pip install` does; without it (uv with PYTHONDONTWRITEBYTECODE=1,
+        as on this machine) each task process recompiles taskspec and the ratio at 20 steps was 1.18x (per round
+        1.18, 1.40, 1.40). Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.
 
-        | steps | hand-written, s (median; runs) | taskspec, s (median; runs) | ratio |
-        |---|---|---|---|
+        | steps | hand-written, s (median; runs) | taskspec, s (median; runs) | ratio of medians | ratio per round |
+        |---|---|---|---|---|
         """) + "\n".join(rows) + textwrap.dedent(f"""
 
-        Per added step: {per_step('taskspec'):.2f} s with taskspec, {per_step('hand-written'):.2f} s by hand.
+        Per added step: {per_step('taskspec'):.2f} s with taskspec, {per_step('hand-written'):.2f} s by hand. The fixed
+        part of the difference is the run's teardown task (one more task per DAG run, about one task's scheduling
+        time); it is what the 1-step ratio mostly measures.
         **Ratio at {last} steps: {med(times[('taskspec', last)]) / med(times[('hand-written', last)]):.2f}x** (goal: at most {TARGET_RATIO}x). Before (five Airflow tasks per step,
         measured the same way): 4.5x at 20 steps, 5.7 s per added step against 1.3 s.
         """)
