@@ -34,6 +34,9 @@ then
 fi
 
 mkdir -p "$AIRFLOW_HOME"
+# Airflow writes its default airflow.cfg (with a generated Fernet key and JWT secret that every component must
+# share) when it first runs; let it, then set our options in that file.
+[[ -f "$AIRFLOW_HOME/airflow.cfg" ]] || airflow config get-value core dags_folder >/dev/null 2>&1 || true
 python3 - "$AIRFLOW_HOME/airflow.cfg" <<PY
 import configparser, sys
 path = sys.argv[1]
@@ -51,6 +54,10 @@ wanted = {
     "dag_processor": {"refresh_interval": "${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"},
     "taskspec": {"backend": "${AIRFLOW__TASKSPEC__BACKEND:-local}"},
 }
+if not cfg.get("api_auth", "jwt_secret", fallback=""):
+    import secrets
+    # Without one shared secret each component signs its own tokens and the others reject them.
+    wanted["api_auth"] = {"jwt_secret": secrets.token_urlsafe(32)}
 for section, options in wanted.items():
     if not cfg.has_section(section):
         cfg.add_section(section)
