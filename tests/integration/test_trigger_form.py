@@ -61,7 +61,7 @@ def test_the_trigger_form_shows_each_typed_input_and_rest_refuses_a_bad_value(tm
         refused = requests.post(f"{api.base}/api/v2/dags/{DAG_ID}/dagRuns", headers=api.headers, timeout=60,
                                 json={"logical_date": None, "conf": {"threshold": 2}})
         assert refused.status_code == 400 and "2 is greater than the maximum of 1" in refused.text
-        assert api.get(f"/dags/{DAG_ID}/dagRuns")["total_entries"] == 0
+        assert api.get(f"/api/v2/dags/{DAG_ID}/dagRuns")["total_entries"] == 0
 
         form_text = _trigger_form(api.base, api.token, tmp_path)
     for field in ("threshold", "mode", "sizes", "mask"):
