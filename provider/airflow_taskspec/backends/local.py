@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from typing import Any
@@ -164,14 +163,7 @@ class LocalStepOperator(StepOperator):
         process = self._process
         if process is None or process.poll() is not None:
             return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:  # gone meanwhile
-            return
+        notebook.stop(process, STOP_GRACE_SECONDS)  # TERM to the process group, KILL after the grace period
         self.log.info("stopped the command's process group %s", process.pid)
 
 
