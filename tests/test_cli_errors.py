@@ -68,3 +68,17 @@ def test_a_folder_without_spec_files(command: str, tmp_path: Path) -> None:
     (tmp_path / "notes" / "ame.yaml.bak").write_text("name: old\n")
     assert_one_line_error(taskspec(command, str(tmp_path)), f"taskspec {command}: no spec file (ame.yaml, ame.yml",
                           str(tmp_path))
+
+
+@pytest.mark.parametrize("command", [["list", str(EXAMPLES)], ["schema", "ame"]])
+def test_a_reader_that_closes_the_pipe_early_gets_no_error_message(command: list[str]) -> None:
+    """`taskspec list dags | head -1`: the first line arrives, and nothing about a broken pipe is printed."""
+    proc = subprocess.Popen([str(BIN / "taskspec"), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    status = proc.wait(timeout=120)
+    stderr = proc.stderr.read().decode()
+    assert first.strip(), "the reader got no first line"
+    assert stderr == "", stderr
+    assert status == 141

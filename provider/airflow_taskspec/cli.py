@@ -195,11 +195,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"taskspec {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     except Exception as exc:  # no traceback for a user; the one line says what failed
         if os.environ.get("TASKSPEC_DEBUG"):
             raise
         print(f"taskspec {args.command}: {_one_line(exc)} (TASKSPEC_DEBUG=1 shows the traceback)", file=sys.stderr)
     return 2
+
+
+def _reader_went_away() -> int:
+    """`taskspec list dags | head -1`: the reader closed the pipe, which is not an error worth a message.
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not fail again, and the exit status is
+    the one a process killed by SIGPIPE has, as `cat` or `git log` give in the same pipe.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13
 
 
 def _one_line(exc: BaseException) -> str:
