@@ -98,3 +98,91 @@ def test_the_key_covers_every_file_of_the_package(tmp_path: Path, monkeypatch: p
     assert compile_cache.file_digest("ame", "ame.yaml", b"same") != first
     assert compile_cache.file_digest("peach", "ame.yaml", b"same") != compile_cache.file_digest("ame", "ame.yaml",
                                                                                                b"same")
+
+
+PEACH = "codops: debr\ntasks:\n  rank:\n    notebook: nb.ipynb\n    method: rank\n  meta:\n    notebook: nb.ipynb\n" \
+        "    method: rank\n    loop: metadata\n"
+
+
+def peach_folder(tmp_path: Path) -> Path:
+    from tests.notebooks import write_notebook
+
+    (tmp_path / "dags" / "org").mkdir(parents=True)
+    (tmp_path / "dags" / "org" / "peach.yaml").write_text(PEACH)
+    write_notebook(tmp_path / "dags" / "org" / "nb.ipynb", ["def rank():\n    return 1\n"])
+    return tmp_path / "dags"
+
+
+def timeouts(folder: Path) -> dict[str, set[int | None]]:
+    from airflow_taskspec import ir
+
+    return {w.dag_id: {r.timeout_seconds for r in ir.task_runs(w.graph)}
+            for w in resolve.compile_paths([str(folder)]).workflows}
+
+
+class Normalisations:
+    """Counts the groups the PEACH dialect normalises (a cache hit normalises none)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from airflow_taskspec.dialects import REGISTRY
+
+        self.count = 0
+        dialect = REGISTRY["peach"]
+        real = dialect.normalise
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(dialect, "normalise", counted)
+
+
+def test_a_changed_option_the_compile_reads_recompiles_without_touching_the_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "3600")
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_METADATA_TIMEOUT", "300")
+    folder = peach_folder(tmp_path)
+    normalised = Normalisations(monkeypatch)
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {300}}
+    assert normalised.count == 2  # the organisation's group and the metadata loop's
+
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {300}}
+    assert normalised.count == 2  # nothing changed: both from the cache
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "60")
+    assert timeouts(folder) == {"peach.debr": {60}, "peach.metadata": {300}}
+    assert normalised.count == 3  # only the group that read the option
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_METADATA_TIMEOUT", "30")
+    assert timeouts(folder) == {"peach.debr": {60}, "peach.metadata": {30}}
+    assert normalised.count == 4
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "3600")
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {30}}
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {30}}
+    assert normalised.count == 5
+
+
+def test_an_option_the_compile_does_not_read_keeps_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    folder = peach_folder(tmp_path)
+    normalised = Normalisations(monkeypatch)
+    timeouts(folder)
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_CPU_LIMIT", "3")  # read when building, not when compiling
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__NAMESPACE", "other")
+    timeouts(folder)
+    assert normalised.count == 2
+
+
+def test_the_options_read_are_recorded_with_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_taskspec import config
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "7")
+    config.get("namespace")  # outside: not recorded
+    with config.recording() as reads:
+        assert config.whole_number("peach_task_timeout") == 7
+    assert reads == {"peach_task_timeout": "7"}
+    assert config.unchanged(reads)
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "8")
+    assert not config.unchanged(reads)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +90,36 @@ def provider_config_section() -> dict[str, Any]:
     }
 
 
+_reads: ContextVar[dict[str, str] | None] = ContextVar("taskspec_option_reads", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[dict[str, str]]:
+    """Every option ``get`` reads inside the block, with the value it read (the compile cache keys a compiled
+    result by them, so a changed option recompiles exactly what read it)."""
+    reads: dict[str, str] = {}
+    token = _reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _reads.reset(token)
+
+
+def unchanged(reads: dict[str, str]) -> bool:
+    """Whether every option in ``reads`` still has the value read then."""
+    return all(_value(name) == value for name, value in reads.items())
+
+
 def get(name: str) -> str:
     """One option: the environment (AIRFLOW__TASKSPEC__NAME) or airflow.cfg, else the declared default."""
+    value = _value(name)
+    reads = _reads.get()
+    if reads is not None:
+        reads[name] = value
+    return value
+
+
+def _value(name: str) -> str:
     env = os.environ.get(f"AIRFLOW__{SECTION.upper()}__{name.upper()}")
     if env is not None:
         return env
