@@ -151,11 +151,11 @@ def test_resources_map_to_kubernetes_names(write_project, dag_folder):
     ("memory: 10GB", "'10GB' is not a Kubernetes quantity"),
     ("memmory: 1G", "unknown resource 'memmory'"),
 ])
-def test_bad_resources_are_errors_at_their_line(write_project, dag_folder, line, message):
+def test_bad_resources_are_errors_at_their_key(write_project, dag_folder, line, message):
     spec = write_project("p", f"name: p\ntasks:\n  - name: t\n    resources:\n      {line}\n" + EXECUTOR)
     text = error_text(compile_folder(dag_folder))
+    assert f"{spec}:5:7: error: " in text  # the resource's own key, not its value and not `resources:`
     assert message in text
-    assert f"{spec}:5:" in text
 
 
 # -- secrets -------------------------------------------------------------------------------------------------------
