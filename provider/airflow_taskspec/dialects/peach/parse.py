@@ -2,7 +2,8 @@
 problem found in it alone, each at its file:line:column.
 
 Only what leaves nothing usable raises (invalid YAML, no mapping, no valid ``codops``); an invalid task is a
-diagnostic and the file's other tasks still build. What needs the other files of the organisation (task name
+diagnostic and the file's other tasks still build. Without a valid ``codops`` the file cannot be placed in an
+organisation, but the rest of it is still checked, so the error lists everything wrong in the file at once. What needs the other files of the organisation (task name
 clashes, environments, ``py_env`` names) is checked in ``normalise``.
 """
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ...errors import Diagnostic, SpecError
 from .. import yaml
-from ..diagnostics import model_diagnostic, most_specific
+from ..diagnostics import model_diagnostic, most_specific, stops_the_file
 from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
@@ -82,7 +83,7 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         raise doc.error((), "a PEACH task file must be a mapping with `codops:` and `tasks:`",
                         "start the file with `codops: <your organisation code>`, then `tasks:`")
     diags: list[Diagnostic] = []
-    root = _root(doc, diags)
+    root, blocking = _root(doc, diags)
     native = _native(text)
     generation_current = root.py_environments is not None
     raw_tasks = doc.data.get("tasks")
@@ -105,6 +106,8 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     raw_endpoints = doc.data.get("endpoints") or {}
     endpoints = [_entry(doc, "endpoints", name, value, models.Endpoint, native, generation_current, diags)
                  for name, value in raw_endpoints.items()] if isinstance(raw_endpoints, dict) else []
+    if blocking:
+        raise SpecError(stops_the_file(SpecError(blocking)).diagnostics + most_specific(diags))
     m = doc.mark(("codops",))
     return ParsedFile(
         file=path, project=project, text=text, codops=root.codops, codops_where=(m.line, m.column),
@@ -114,23 +117,33 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     )
 
 
-def _root(doc: yaml.Document, diags: list[Diagnostic]) -> models.PeachFile:
-    """The file's own keys (tasks and endpoints are validated one by one, so one bad task drops only itself).
-    Without a valid ``codops`` nothing of the file can be placed: that alone raises."""
+_NO_CODOPS = "-"
+"""Stands for a codops that is missing or invalid while the rest of the file is checked (no codops is `-`)."""
+
+
+def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile, list[Diagnostic]]:
+    """The file's own keys (tasks and endpoints are validated one by one, so one bad task drops only itself),
+    and the errors that keep the file out of every organisation (a missing or invalid ``codops``)."""
     data = {k: v for k, v in doc.data.items() if k not in ("tasks", "endpoints")}
+    blocking: list[Diagnostic] = []
     if "codops" not in data:
-        raise SpecError([_diag(doc, (), "missing required key 'codops'",
-                               "add `codops: <organisation code>` (e.g. `codops: debr`) at the top of the file")])
+        blocking.append(_diag(doc, (), "missing required key 'codops'",
+                              "add `codops: <organisation code>` (e.g. `codops: debr`) at the top of the file"))
+    else:
+        try:
+            models.PeachFile.model_validate({"codops": data["codops"]})
+        except ValidationError as exc:
+            blocking.extend(_model_errors(doc, models.PeachFile, exc, ()))
+    if blocking:  # the other keys are still checked, as if the codops were valid
+        data = {**data, "codops": "x"}
+    codops = _NO_CODOPS if blocking else data["codops"]
     try:
-        models.PeachFile.model_validate({"codops": data["codops"]})
-    except ValidationError as exc:
-        raise SpecError(_model_errors(doc, models.PeachFile, exc, ())) from None
-    try:
-        return models.PeachFile.model_validate(data)
+        return models.PeachFile.model_validate(data).model_copy(update={"codops": codops}), blocking
     except ValidationError as exc:
         diags.extend(_model_errors(doc, models.PeachFile, exc, ()))
     # Keep the generation the file is written in, so its tasks are checked by the right rules.
-    return models.PeachFile(codops=data["codops"], py_environments={} if "py_environments" in data else None)
+    return models.PeachFile(codops="x", py_environments={} if "py_environments" in data else None).model_copy(
+        update={"codops": codops}), blocking
 
 
 def _model_errors(doc: yaml.Document, root: type[BaseModel], exc: ValidationError, prefix: tuple[Any, ...]
@@ -201,7 +214,7 @@ def _dependencies(doc: yaml.Document, path: tuple[Any, ...], value: Any, diags: 
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {exc}",
+            diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {str(exc).splitlines()[0]}",
                                "write it as pip does, e.g. `orjson==3.3.1` or `pyarrow`"))
             continue
         found.append(Dependency(text, canonicalize_name(req.name), str(req.specifier), doc.file,
