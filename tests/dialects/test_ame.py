@@ -713,3 +713,21 @@ def test_a_task_level_command_beside_an_executor_is_a_hint_to_move_it(write_proj
             "(line 6) under `executor: !pip` and call it `command:`") in error_text(c)
     assert (f"{spec}:6:5: warning: `runcommand` is a key of older AME files and is ignored here\n    hint: it was "
             "replaced by `command:` inside the executor: move `command:` under `executor: !pip`") in warning_text(c)
+
+
+# -- a bad project name hides nothing else -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head, name_error", [
+    ("tasks:\n", "1:1: error: missing required key 'name'"),
+    ("name: [p]\ntasks:\n", "1:7: error: 'name' must be a string, not a list"),
+    ("name: p\nproject: p\ntasks:\n", "1:1: error: `name` and `project` both set the project name; keep one of them"),
+])
+def test_a_bad_project_name_still_reports_the_errors_normalising_finds(write_project, dag_folder, head, name_error):
+    spec = write_project("p", head + "  - name: t\n    taskRef: nowhere\n  - name: ok\n" + EXECUTOR)
+    write_project("q", "name: q\ntasks:\n  - name: t\n" + EXECUTOR)
+    c = compile_folder(dag_folder)
+    assert [w.dag_id for w in c.workflows] == ["q.t"]  # the other project is untouched, this one builds nothing
+    errors = [d.format().splitlines()[0] for d in c.errors[str(spec)].diagnostics]
+    assert errors[0] == f"{spec}:{name_error}"
+    assert c.errors[str(spec)].diagnostics[0].hint.endswith("no DAG of this file is built until this is fixed")
+    assert any(e.startswith(f"{spec}:") and "taskRef 'nowhere' names no task of project" in e for e in errors)
