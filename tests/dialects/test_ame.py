@@ -731,3 +731,22 @@ def test_a_bad_project_name_still_reports_the_errors_normalising_finds(write_pro
     assert errors[0] == f"{spec}:{name_error}"
     assert c.errors[str(spec)].diagnostics[0].hint.endswith("no DAG of this file is built until this is fixed")
     assert any(e.startswith(f"{spec}:") and "taskRef 'nowhere' names no task of project" in e for e in errors)
+
+
+def test_the_v1_migration_example_in_the_docs_compiles(tmp_path):
+    from tests.conftest import REPO
+
+    docs = (REPO / "docs" / "ame.md").read_text()
+    section = docs.split("### Migrating an AME v1 file", 1)[1]
+    before, after = [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:3]]
+    folder = tmp_path / "dags" / "poetry"
+    folder.mkdir(parents=True)
+    for name in ("pyproject.toml", "poetry.lock"):
+        (folder / name).write_text("")
+    (folder / "ame.yaml").write_text(before)
+    assert "this is an AME v1 file" in error_text(compile_folder(tmp_path / "dags"))
+    (folder / "ame.yaml").write_text(after)
+    c = compile_folder(tmp_path / "dags")
+    assert c.errors == {}
+    run = only_run(workflow(c, "poetry.training"))
+    assert (run.recipe.kind, run.recipe.command) == (ir.ExecutorKind.POETRY, "python nn.py")
