@@ -1,9 +1,10 @@
 """One PEACH file -> ``ParsedFile``: its codops, its tasks in file order, its requirement lists, and every
 problem found in it alone, each at its file:line:column.
 
-Only what leaves nothing usable raises (invalid YAML, no mapping, no valid ``codops``); an invalid task is a
-diagnostic and the file's other tasks still build. Without a valid ``codops`` the file cannot be placed in an
-organisation, but the rest of it is still checked, so the error lists everything wrong in the file at once. What needs the other files of the organisation (task name
+Only what leaves nothing usable raises (invalid YAML, no mapping); an invalid task is a diagnostic and the
+file's other tasks still build. Without a valid ``codops`` the file belongs to no organisation (``blocking``
+holds why; it is a group of its own and builds nothing), but the rest of it is still checked, its notebooks
+too, so one pass reports everything wrong in the file. What needs the other files of the organisation (task name
 clashes, environments, ``py_env`` names) is checked in ``normalise``.
 """
 
@@ -75,6 +76,7 @@ class ParsedFile:
     dependencies: tuple[Dependency, ...]  # legacy: root list and `tasks.dependencies`
     environments: tuple[Environment, ...] | None  # current generation; None: legacy file
     diagnostics: tuple[Diagnostic, ...]
+    blocking: tuple[Diagnostic, ...] = ()  # why the file belongs to no organisation (a missing or bad codops)
 
 
 def read(path: str, text: str, project: str) -> ParsedFile:
@@ -106,19 +108,15 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     raw_endpoints = doc.data.get("endpoints") or {}
     endpoints = [_entry(doc, "endpoints", name, value, models.Endpoint, native, generation_current, diags)
                  for name, value in raw_endpoints.items()] if isinstance(raw_endpoints, dict) else []
-    if blocking:
-        raise SpecError(stops_the_file(SpecError(blocking)).diagnostics + most_specific(diags))
     m = doc.mark(("codops",))
     return ParsedFile(
         file=path, project=project, text=text, codops=root.codops, codops_where=(m.line, m.column),
         tasks=tuple(t for t in tasks if t is not None), endpoints=tuple(e for e in endpoints if e is not None),
         dependencies=tuple(dependencies), environments=_environments(doc, root, diags) if generation_current else None,
-        diagnostics=tuple(diags),
+        diagnostics=tuple(diags), blocking=tuple(stops_the_file(SpecError(blocking)).diagnostics) if blocking else (),
     )
 
 
-_NO_CODOPS = "-"
-"""Stands for a codops that is missing or invalid while the rest of the file is checked (no codops is `-`)."""
 
 
 def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile, list[Diagnostic]]:
@@ -134,9 +132,10 @@ def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile
             models.PeachFile.model_validate({"codops": data["codops"]})
         except ValidationError as exc:
             blocking.extend(_model_errors(doc, models.PeachFile, exc, ()))
+    written = data.get("codops")
+    codops = written if isinstance(written, str) else ""  # as written, for messages; valid only without blocking
     if blocking:  # the other keys are still checked, as if the codops were valid
         data = {**data, "codops": "x"}
-    codops = _NO_CODOPS if blocking else data["codops"]
     try:
         return models.PeachFile.model_validate(data).model_copy(update={"codops": codops}), blocking
     except ValidationError as exc:
