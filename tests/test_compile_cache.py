@@ -186,3 +186,20 @@ def test_the_options_read_are_recorded_with_their_values(monkeypatch: pytest.Mon
     assert config.unchanged(reads)
     monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "8")
     assert not config.unchanged(reads)
+
+
+def test_a_bad_option_the_compile_reads_is_a_configuration_error_until_it_is_fixed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    folder = peach_folder(tmp_path)
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "soon")
+    c = resolve.compile_paths([str(folder)])
+    spec = str(folder / "org" / "peach.yaml")
+    (error,) = c.errors[spec].diagnostics
+    assert error.message == ("cannot compile this file with the configuration: [taskspec] peach_task_timeout = "
+                             "'soon' is not a whole number; set it in airflow.cfg [taskspec] or with "
+                             "AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT")
+    assert "bug" not in error.hint
+    assert [w.dag_id for w in c.workflows] == ["peach.metadata"]  # the loop that does not read it still builds
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "90")
+    assert timeouts(folder) == {"peach.debr": {90}, "peach.metadata": {300}}
