@@ -127,7 +127,7 @@ def _value(name: str) -> str:
         from airflow.configuration import conf
 
         value = conf.get(SECTION, name, fallback=None)
-    except Exception:  # Airflow not configured (unit tests, the filer image)
+    except Exception:  # noqa: BLE001 - Airflow not configured (unit tests, the filer image)
         value = None
     return value if value is not None else OPTIONS[name][1]
 

@@ -30,7 +30,8 @@ class _ProjectNames:
         self.lookup = lookup
 
     def __iter__(self) -> Iterator[str]:
-        return iter(k for k in self.lookup.keys() if not k.startswith(UNNAMED))
+        names = self.lookup.keys()  # a Lookup's method, not a dict's
+        return iter(k for k in names if not k.startswith(UNNAMED))
 
 
 UNNAMED = "!unnamed:"
