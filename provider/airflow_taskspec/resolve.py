@@ -159,7 +159,7 @@ class _Entry:
     error: SpecError | None
     groups: dict[str, _GroupResult] = field(default_factory=dict)
     parsed: Any = field(default=None, compare=False)
-    options: dict[str, str] = field(default_factory=dict)  # [taskspec] options reading consulted -> values then
+    options: dict[str, str] = field(default_factory=dict)  # [taskspec] options read -> their values then
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "parsed": None}
@@ -276,10 +276,10 @@ def _normalise(dialect: Dialect[Any], key: str, members: list[_Entry], groups: d
             diagnostics = {e.file: [] for e in members}
             for d in exc.diagnostics:
                 diagnostics[d.file if d.file in mine else members[0].file].append(d)
-        except config.ConfigError as exc:  # an option the dialect reads: not the files' fault, nor a bug of ours
-            diagnostics = {e.file: [Diagnostic(e.file, 1, 1, f"cannot compile this file with the configuration: {exc}",
-                                               "fix the [taskspec] option named; the file itself may be right")]
-                           for e in members}
+        except config.ConfigError as exc:  # an option the dialect reads: not the files' fault, nor our bug
+            message = f"cannot compile this file with the configuration: {exc}"
+            hint = "fix the [taskspec] option named; the file itself may be right"
+            diagnostics = {e.file: [Diagnostic(e.file, 1, 1, message, hint)] for e in members}
             cacheable = False
         except Exception as exc:  # noqa: BLE001 - a bug of ours: an error of this group's files, never the folder's
             diagnostics = {e.file: [_bug(e.file, "compiling", exc)] for e in members}

@@ -57,8 +57,8 @@ def dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def stops_the_file(err: SpecError) -> SpecError:
-    """The same errors, each saying that it keeps every DAG of the file from being built; unchanged when one of
-    them says so already (it stops the file, the others detail it)."""
+    """The same errors, each saying that it keeps every DAG of the file from being built; unchanged when one
+    of them says so already (it stops the file, the others detail it)."""
     if any(WHOLE_FILE in d.hint for d in err.diagnostics if d.severity is Severity.ERROR):
         return err
     return SpecError([

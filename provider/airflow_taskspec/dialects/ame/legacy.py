@@ -62,20 +62,23 @@ def check_generation(doc: Document, data: dict[str, Any]) -> None:
         raise SpecError(_v1_errors(doc, data))
 
 
+_MOVE_COMMAND = ("move it under the executor: `executor: !{tag}`, then `command: {value}` indented below "
+                 "the tag")
 V1_MIGRATION = {
     "projectid": "delete this line: the project is named once, by `name:` at the top of the file",
-    "runcommand": "move it under the executor: `executor: !{tag}`, then `command: {value}` indented below the tag",
-    "command": "move it under the executor: `executor: !{tag}`, then `command: {value}` indented below the tag",
+    "runcommand": _MOVE_COMMAND,
+    "command": _MOVE_COMMAND,
     "taskType": "delete it and give the task an executor tag instead: `executor: !{tag}`",
     "task_type": "delete it and give the task an executor tag instead: `executor: !{tag}`",
     "templateRef": "write `fromTemplate: {{name: {value}}}` instead",
-    "dataSet": "delete it and declare the data set under `dataSets:` at the top (`- name:`, `path:`, `task:`)",
+    "dataSet": "delete it and declare the data set under `dataSets:` at the top (`- name:`, `path:`, "
+               "`task:`)",
     "source": "delete this line: the folder that holds the ame.yaml is the task's source",
 }
 """How to migrate each key of an AME v1 task (docs/ame.md, "Migrating an AME v1 file", is the same table)."""
 
-_ANY_TAG = ("; for TAG write the executor of the folder's project files: poetry (pyproject.toml and poetry.lock), "
-            "pipEnv (a Pipfile), pip (requirements.txt), mlflow (an MLproject), else custom")
+_ANY_TAG = ("; for TAG write the executor of the folder's project files: poetry (pyproject.toml and "
+            "poetry.lock), pipEnv (a Pipfile), pip (requirements.txt), mlflow (an MLproject), else custom")
 
 
 def _v1_errors(doc: Document, data: dict[str, Any]) -> list[Diagnostic]:
@@ -98,13 +101,14 @@ def _v1_errors(doc: Document, data: dict[str, Any]) -> list[Diagnostic]:
     lines: dict[str, list[str]] = {}
     for key, m, _ in marks:
         lines.setdefault(key, []).append(str(m.line))
-    listed = ", ".join(f"`{key}` (line{'s' if len(at) > 1 else ''} {', '.join(at)})" for key, at in lines.items())
+    listed = ", ".join(f"`{key}` (line{'s' if len(at) > 1 else ''} {', '.join(at)})"
+                       for key, at in lines.items())
     first = marks[0][1]
-    errors = [Diagnostic(doc.file, first.line, first.column,
-                         "this is an AME v1 file (`projectid:` instead of `name:`); taskspec reads the current AME "
-                         f"format. AME v1 keys in it: {listed}",
-                         f"replace `projectid:` by `name:` (`name: {written}`) and migrate each other v1 key as its "
-                         "error says (the table is in docs/ame.md, \"Migrating an AME v1 file\"); " + WHOLE_FILE)]
+    message = ("this is an AME v1 file (`projectid:` instead of `name:`); taskspec reads the current AME "
+               f"format. AME v1 keys in it: {listed}")
+    hint = (f"replace `projectid:` by `name:` (`name: {written}`) and migrate each other v1 key as its error "
+            f"says (the table is in docs/ame.md, \"Migrating an AME v1 file\"); {WHOLE_FILE}")
+    errors = [Diagnostic(doc.file, first.line, first.column, message, hint)]
     errors += [Diagnostic(doc.file, m.line, m.column, f"`{key}` is a key of AME v1", how)
                for key, m, how in marks[1:]]
     return errors

@@ -80,8 +80,8 @@ STAND_IN_NAME = "x"
 
 def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
               ) -> tuple[Project, list[Diagnostic], dict[Item, int], list[Diagnostic]]:
-    """The project with each failing item replaced by a placeholder, the items' errors, which items failed, and
-    the errors of the project name (with them, the project is checked under a stand-in name)."""
+    """The project with each failing item replaced by a placeholder, the items' errors, which items failed,
+    and the errors of the project name (with them, the project is checked under a stand-in name)."""
     try:
         return Project.model_validate(data), [], {}, []
     except ValidationError as exc:

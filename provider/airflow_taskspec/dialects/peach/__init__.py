@@ -16,8 +16,8 @@ PATTERNS = (
 METADATA_GROUP = models.METADATA
 """The group holding every PEACH file, normalised into ``peach.metadata``."""
 NO_ORGANISATION = "!"
-"""Group key prefix of files without a valid codops: ``!`` + the codops as written (or + the path when there is
-none). Such a group is checked like an organisation, and builds nothing."""
+"""Group key prefix of files without a valid codops: ``!`` + the codops as written (or + the path when there
+is none). Such a group is checked like an organisation, and builds nothing."""
 
 
 class PeachDialect:

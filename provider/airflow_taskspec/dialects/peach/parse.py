@@ -4,8 +4,8 @@ problem found in it alone, each at its file:line:column.
 Only what leaves nothing usable raises (invalid YAML, no mapping); an invalid task is a diagnostic and the
 file's other tasks still build. Without a valid ``codops`` the file belongs to no organisation (``blocking``
 holds why; it is a group of its own and builds nothing), but the rest of it is still checked, its notebooks
-too, so one pass reports everything wrong in the file. What needs the other files of the organisation (task name
-clashes, environments, ``py_env`` names) is checked in ``normalise``.
+too, so one pass reports everything wrong in the file. What needs the other files of the organisation (task
+name clashes, environments, ``py_env`` names) is checked in ``normalise``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         file=path, project=project, text=text, codops=root.codops, codops_where=(m.line, m.column),
         tasks=tuple(t for t in tasks if t is not None), endpoints=tuple(e for e in endpoints if e is not None),
         dependencies=tuple(dependencies), environments=_environments(doc, root, diags) if generation_current else None,
-        diagnostics=tuple(diags), blocking=tuple(stops_the_file(SpecError(blocking)).diagnostics) if blocking else (),
+        diagnostics=tuple(diags),
+        blocking=tuple(stops_the_file(SpecError(blocking)).diagnostics) if blocking else (),
     )
 
 
@@ -125,15 +126,15 @@ def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile
     data = {k: v for k, v in doc.data.items() if k not in ("tasks", "endpoints")}
     blocking: list[Diagnostic] = []
     if "codops" not in data:
-        blocking.append(_diag(doc, (), "missing required key 'codops'",
-                              "add `codops: <organisation code>` (e.g. `codops: debr`) at the top of the file"))
+        blocking.append(_diag(doc, (), "missing required key 'codops'", "add `codops: <organisation code>` "
+                              "(e.g. `codops: debr`) at the top of the file"))
     else:
         try:
             models.PeachFile.model_validate({"codops": data["codops"]})
         except ValidationError as exc:
             blocking.extend(_model_errors(doc, models.PeachFile, exc, ()))
     written = data.get("codops")
-    codops = written if isinstance(written, str) else ""  # as written, for messages; valid only without blocking
+    codops = written if isinstance(written, str) else ""  # as written, for messages; valid without blocking
     if blocking:  # the other keys are still checked, as if the codops were valid
         data = {**data, "codops": "x"}
     try:
@@ -213,7 +214,8 @@ def _dependencies(doc: yaml.Document, path: tuple[Any, ...], value: Any, diags: 
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {str(exc).splitlines()[0]}",
+            reason = str(exc).splitlines()[0]  # packaging adds the text and a caret line below
+            diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {reason}",
                                "write it as pip does, e.g. `orjson==3.3.1` or `pyarrow`"))
             continue
         found.append(Dependency(text, canonicalize_name(req.name), str(req.specifier), doc.file,
