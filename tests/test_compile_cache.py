@@ -203,3 +203,30 @@ def test_a_bad_option_the_compile_reads_is_a_configuration_error_until_it_is_fix
     assert [w.dag_id for w in c.workflows] == ["peach.metadata"]  # the loop that does not read it still builds
     monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "90")
     assert timeouts(folder) == {"peach.debr": {90}, "peach.metadata": {300}}
+
+
+def test_options_read_when_building_take_effect_with_the_compile_cache_warm(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_taskspec import config, render
+    from airflow_taskspec.dialects import REGISTRY
+
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__ARTIFACT_STORE", "s3://bucket/store")
+    folder = dag_folder(tmp_path)
+
+    def run_pod() -> dict[str, object]:
+        (workflow,) = resolve.compile_paths([str(folder)]).workflows
+        (step,) = render.step_manifests(workflow, config.settings())
+        return step["run"]["spec"]  # type: ignore[no-any-return]
+
+    first = run_pod()
+    normalised = []
+    real = REGISTRY["ame"].normalise
+    monkeypatch.setattr(REGISTRY["ame"], "normalise", lambda *a, **k: normalised.append(a) or real(*a, **k))
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__RUN_AS_USER", "4242")
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_CPU_LIMIT", "3")
+    second = run_pod()
+    assert normalised == []  # the compiled workflow came from the cache
+    assert first["securityContext"]["runAsUser"] == 1000  # type: ignore[index]
+    assert second["securityContext"]["runAsUser"] == 4242  # type: ignore[index]
+    assert second["containers"][0]["resources"]["limits"]["cpu"] == "3"  # type: ignore[index]
