@@ -230,3 +230,61 @@ def test_options_read_when_building_take_effect_with_the_compile_cache_warm(
     assert first["securityContext"]["runAsUser"] == 1000  # type: ignore[index]
     assert second["securityContext"]["runAsUser"] == 4242  # type: ignore[index]
     assert second["containers"][0]["resources"]["limits"]["cpu"] == "3"  # type: ignore[index]
+
+
+class OptionReader:
+    """A dialect whose *reading* consults an option (`opt.txt`: the option's value becomes the DAG's title)."""
+
+    name = "opt"
+
+    def __init__(self) -> None:
+        from airflow_taskspec.dialects import FilePattern
+
+        self.patterns = (FilePattern(("opt.txt",)),)
+        self.reads = 0
+
+    def read(self, path: str, text: str) -> tuple[str, str]:
+        from airflow_taskspec import config
+
+        self.reads += 1
+        return path, config.get("default_python_version")
+
+    def group_keys(self, parsed: tuple[str, str]) -> tuple[str, ...]:
+        return ("opt",)
+
+    def groups_of_dag_id(self, dag_id: str) -> tuple[str, ...]:
+        return ("opt",)
+
+    def normalise(self, group, lookup, only_dag_id=None):  # type: ignore[no-untyped-def]
+        from airflow_taskspec import ir
+        from airflow_taskspec.dialects import Normalised
+
+        path, value = group.files[0].parsed
+        run = ir.TaskRun(name="t", recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, "true"),
+                         source=ir.ProjectSource(folder=os.path.dirname(path)), origin=ir.Origin(path, 1, 1))
+        return Normalised([ir.Workflow("opt.t", value, ir.Origin(path, 1, 1), "", run)])
+
+    def json_schema(self) -> dict[str, object]:
+        return {}
+
+
+def test_an_option_read_while_reading_a_file_rereads_it_when_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_taskspec import dialects
+
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    dialect = OptionReader()
+    monkeypatch.setitem(dialects.REGISTRY, dialect.name, dialect)
+    (tmp_path / "dags" / "x").mkdir(parents=True)
+    (tmp_path / "dags" / "x" / "opt.txt").write_text("anything\n")
+
+    def titles() -> list[str]:
+        return [w.title for w in resolve.compile_paths([str(tmp_path / "dags")]).workflows]
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_PYTHON_VERSION", "3.11")
+    assert titles() == ["3.11"]
+    assert titles() == ["3.11"]
+    assert dialect.reads == 1  # the second compile read nothing
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_PYTHON_VERSION", "3.12")
+    assert titles() == ["3.12"]
+    assert dialect.reads == 2
