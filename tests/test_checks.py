@@ -57,10 +57,10 @@ def test_the_broken_files_docs_read_well(tmp_path: Path) -> None:
     assert "&#x27;" not in doc and "&quot;" not in doc
     assert doc.startswith("## 1 spec file(s) failed to compile (1 error(s))")
     code = [t.content for t in markdown_it.MarkdownIt().parse(doc) if t.type == "fence"]
-    line = f"{folder / 'q' / 'ame.yaml'}:7:12: error: resource 'cpu': 'a'b' is not a Kubernetes quantity"
+    line = f"{folder / 'q' / 'ame.yaml'}:7:7: error: resource 'cpu': 'a'b' is not a Kubernetes quantity"
     assert len(code) == 1 and code[0].startswith(line)
     assert code[0].count("\n") == 1  # one error, one line (a hint goes on the same line)
-    assert broken.description.startswith(f"{folder / 'q' / 'ame.yaml'}:7:12: resource 'cpu'")
+    assert broken.description.startswith(f"{folder / 'q' / 'ame.yaml'}:7:7: resource 'cpu'")
 
 
 def test_running_the_broken_files_dag_builds_it_with_every_error(tmp_path: Path,
@@ -81,9 +81,9 @@ def test_render_and_list_handle_the_other_projects_and_say_what_failed(tmp_path:
     assert proc.returncode == 1
     assert "# p.fine / fine: run" in proc.stdout and "p.t /" not in proc.stdout
     assert f"{folder / 'p' / 'ame.yaml'}:3:5: error: DAG p.t cannot be rendered" in proc.stderr
-    assert f"{folder / 'q' / 'ame.yaml'}:7:12: error:" in proc.stderr
+    assert f"{folder / 'q' / 'ame.yaml'}:7:7: error:" in proc.stderr
     assert "is a folder on this machine; pods reach it only as a hostPath" in proc.stderr
     assert "Building pod" not in proc.stderr + proc.stdout
     listed = taskspec("list", str(folder))
     assert listed.returncode == 1 and listed.stdout.split()[0] == "p.t"
-    assert f"{folder / 'q' / 'ame.yaml'}:7:12: error:" in listed.stderr and "1 file(s) with errors" in listed.stderr
+    assert f"{folder / 'q' / 'ame.yaml'}:7:7: error:" in listed.stderr and "1 file(s) with errors" in listed.stderr

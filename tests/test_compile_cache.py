@@ -98,3 +98,193 @@ def test_the_key_covers_every_file_of_the_package(tmp_path: Path, monkeypatch: p
     assert compile_cache.file_digest("ame", "ame.yaml", b"same") != first
     assert compile_cache.file_digest("peach", "ame.yaml", b"same") != compile_cache.file_digest("ame", "ame.yaml",
                                                                                                b"same")
+
+
+PEACH = "codops: debr\ntasks:\n  rank:\n    notebook: nb.ipynb\n    method: rank\n  meta:\n    notebook: nb.ipynb\n" \
+        "    method: rank\n    loop: metadata\n"
+
+
+def peach_folder(tmp_path: Path) -> Path:
+    from tests.notebooks import write_notebook
+
+    (tmp_path / "dags" / "org").mkdir(parents=True)
+    (tmp_path / "dags" / "org" / "peach.yaml").write_text(PEACH)
+    write_notebook(tmp_path / "dags" / "org" / "nb.ipynb", ["def rank():\n    return 1\n"])
+    return tmp_path / "dags"
+
+
+def timeouts(folder: Path) -> dict[str, set[int | None]]:
+    from airflow_taskspec import ir
+
+    return {w.dag_id: {r.timeout_seconds for r in ir.task_runs(w.graph)}
+            for w in resolve.compile_paths([str(folder)]).workflows}
+
+
+class Normalisations:
+    """Counts the groups the PEACH dialect normalises (a cache hit normalises none)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from airflow_taskspec.dialects import REGISTRY
+
+        self.count = 0
+        dialect = REGISTRY["peach"]
+        real = dialect.normalise
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(dialect, "normalise", counted)
+
+
+def test_a_changed_option_the_compile_reads_recompiles_without_touching_the_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "3600")
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_METADATA_TIMEOUT", "300")
+    folder = peach_folder(tmp_path)
+    normalised = Normalisations(monkeypatch)
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {300}}
+    assert normalised.count == 2  # the organisation's group and the metadata loop's
+
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {300}}
+    assert normalised.count == 2  # nothing changed: both from the cache
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "60")
+    assert timeouts(folder) == {"peach.debr": {60}, "peach.metadata": {300}}
+    assert normalised.count == 3  # only the group that read the option
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_METADATA_TIMEOUT", "30")
+    assert timeouts(folder) == {"peach.debr": {60}, "peach.metadata": {30}}
+    assert normalised.count == 4
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "3600")
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {30}}
+    assert timeouts(folder) == {"peach.debr": {3600}, "peach.metadata": {30}}
+    assert normalised.count == 5
+
+
+def test_an_option_the_compile_does_not_read_keeps_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    folder = peach_folder(tmp_path)
+    normalised = Normalisations(monkeypatch)
+    timeouts(folder)
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_CPU_LIMIT", "3")  # read when building, not when compiling
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__NAMESPACE", "other")
+    timeouts(folder)
+    assert normalised.count == 2
+
+
+def test_the_options_read_are_recorded_with_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_taskspec import config
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "7")
+    config.get("namespace")  # outside: not recorded
+    with config.recording() as reads:
+        assert config.whole_number("peach_task_timeout") == 7
+    assert reads == {"peach_task_timeout": "7"}
+    assert config.unchanged(reads)
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "8")
+    assert not config.unchanged(reads)
+
+
+def test_a_bad_option_the_compile_reads_is_a_configuration_error_until_it_is_fixed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    folder = peach_folder(tmp_path)
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "soon")
+    c = resolve.compile_paths([str(folder)])
+    spec = str(folder / "org" / "peach.yaml")
+    (error,) = c.errors[spec].diagnostics
+    assert error.message == ("cannot compile this file with the configuration: [taskspec] peach_task_timeout = "
+                             "'soon' is not a whole number; set it in airflow.cfg [taskspec] or with "
+                             "AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT")
+    assert "bug" not in error.hint
+    assert [w.dag_id for w in c.workflows] == ["peach.metadata"]  # the loop that does not read it still builds
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__PEACH_TASK_TIMEOUT", "90")
+    assert timeouts(folder) == {"peach.debr": {90}, "peach.metadata": {300}}
+
+
+def test_options_read_when_building_take_effect_with_the_compile_cache_warm(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_taskspec import config, render
+    from airflow_taskspec.dialects import REGISTRY
+
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__ARTIFACT_STORE", "s3://bucket/store")
+    folder = dag_folder(tmp_path)
+
+    def run_pod() -> dict[str, object]:
+        (workflow,) = resolve.compile_paths([str(folder)]).workflows
+        (step,) = render.step_manifests(workflow, config.settings())
+        return step["run"]["spec"]  # type: ignore[no-any-return]
+
+    first = run_pod()
+    normalised = []
+    real = REGISTRY["ame"].normalise
+    monkeypatch.setattr(REGISTRY["ame"], "normalise", lambda *a, **k: normalised.append(a) or real(*a, **k))
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__RUN_AS_USER", "4242")
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_CPU_LIMIT", "3")
+    second = run_pod()
+    assert normalised == []  # the compiled workflow came from the cache
+    assert first["securityContext"]["runAsUser"] == 1000  # type: ignore[index]
+    assert second["securityContext"]["runAsUser"] == 4242  # type: ignore[index]
+    assert second["containers"][0]["resources"]["limits"]["cpu"] == "3"  # type: ignore[index]
+
+
+class OptionReader:
+    """A dialect whose *reading* consults an option (`opt.txt`: the option's value becomes the DAG's title)."""
+
+    name = "opt"
+
+    def __init__(self) -> None:
+        from airflow_taskspec.dialects import FilePattern
+
+        self.patterns = (FilePattern(("opt.txt",)),)
+        self.reads = 0
+
+    def read(self, path: str, text: str) -> tuple[str, str]:
+        from airflow_taskspec import config
+
+        self.reads += 1
+        return path, config.get("default_python_version")
+
+    def group_keys(self, parsed: tuple[str, str]) -> tuple[str, ...]:
+        return ("opt",)
+
+    def groups_of_dag_id(self, dag_id: str) -> tuple[str, ...]:
+        return ("opt",)
+
+    def normalise(self, group, lookup, only_dag_id=None):  # type: ignore[no-untyped-def]
+        from airflow_taskspec import ir
+        from airflow_taskspec.dialects import Normalised
+
+        path, value = group.files[0].parsed
+        run = ir.TaskRun(name="t", recipe=ir.Recipe(ir.ExecutorKind.CUSTOM, "true"),
+                         source=ir.ProjectSource(folder=os.path.dirname(path)), origin=ir.Origin(path, 1, 1))
+        return Normalised([ir.Workflow("opt.t", value, ir.Origin(path, 1, 1), "", run)])
+
+    def json_schema(self) -> dict[str, object]:
+        return {}
+
+
+def test_an_option_read_while_reading_a_file_rereads_it_when_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_taskspec import dialects
+
+    monkeypatch.setenv(compile_cache.CACHE_ENV, str(tmp_path / "cache"))
+    dialect = OptionReader()
+    monkeypatch.setitem(dialects.REGISTRY, dialect.name, dialect)
+    (tmp_path / "dags" / "x").mkdir(parents=True)
+    (tmp_path / "dags" / "x" / "opt.txt").write_text("anything\n")
+
+    def titles() -> list[str]:
+        return [w.title for w in resolve.compile_paths([str(tmp_path / "dags")]).workflows]
+
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_PYTHON_VERSION", "3.11")
+    assert titles() == ["3.11"]
+    assert titles() == ["3.11"]
+    assert dialect.reads == 1  # the second compile read nothing
+    monkeypatch.setenv("AIRFLOW__TASKSPEC__DEFAULT_PYTHON_VERSION", "3.12")
+    assert titles() == ["3.12"]
+    assert dialect.reads == 2

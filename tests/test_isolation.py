@@ -117,7 +117,7 @@ def test_an_invalid_task_drops_only_itself_and_what_uses_it(tmp_path: Path) -> N
 """ + TASK.format(name="last"))
     assert [w.dag_id for w in c.workflows] == ["p.first", "p.last"]
     assert messages(c, spec) == [
-        (f"{spec}:8:15: error: resource 'memory': 'ten gigabytes' is not a Kubernetes quantity; write a number with "
+        (f"{spec}:8:7: error: resource 'memory': 'ten gigabytes' is not a Kubernetes quantity; write a number with "
          "an optional unit: m, k, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei (for example 500m, 4, 10G, 8Gi)"),
         f"{spec}:12:14: error: task 'bad', used here, has errors (line 8), so this cannot be compiled either",
     ]

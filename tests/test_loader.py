@@ -41,7 +41,7 @@ def test_twenty_good_files_load_in_dagbag_next_to_a_broken_one(tmp_path: Path) -
     assert bag.import_errors == {}  # the loader module itself never fails
     assert {f"project{n}.step" for n in range(20)} <= set(bag.dags)
     broken = bag.dags[BROKEN_FILES_DAG_ID]
-    where = f"{folder / 'zz_broken' / 'ame.yaml'}:7:15"
+    where = f"{folder / 'zz_broken' / 'ame.yaml'}:7:7"  # the resource's key
     assert where in broken.doc_md
     assert "not a Kubernetes quantity" in broken.doc_md
     assert "1 spec file(s) failed" in broken.dag_display_name

@@ -3,6 +3,9 @@
 Airflow re-parses the DAG folder every few seconds and once more for every task it runs; a warm parse unpickles
 the IR instead of running YAML, pydantic and normalisation again. Keys are content hashes that include the
 dialect and a digest of this package's whole source, so an upgrade never reads entries an older version wrote.
+What a compiled result was derived from beyond the file is kept beside it and checked before it is used
+(``resolve._still_valid``): the other groups and files it looked at, and the ``[taskspec]`` options it read
+with their values then (``config.recording``), so a changed option recompiles exactly the groups that read it.
 
 Unpickling runs code chosen by whoever wrote the file, so the cache lives in a folder of the current user's
 (``$AIRFLOW_HOME/taskspec/cache``, created with mode 0700) and a folder or entry owned by anyone else is ignored.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SECTION = "taskspec"
@@ -87,8 +90,36 @@ def provider_config_section() -> dict[str, Any]:
     }
 
 
+_reads: ContextVar[dict[str, str] | None] = ContextVar("taskspec_option_reads", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[dict[str, str]]:
+    """Every option ``get`` reads inside the block, with the value it read (the compile cache keys a compiled
+    result by them, so a changed option recompiles exactly what read it)."""
+    reads: dict[str, str] = {}
+    token = _reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _reads.reset(token)
+
+
+def unchanged(reads: dict[str, str]) -> bool:
+    """Whether every option in ``reads`` still has the value read then."""
+    return all(_value(name) == value for name, value in reads.items())
+
+
 def get(name: str) -> str:
     """One option: the environment (AIRFLOW__TASKSPEC__NAME) or airflow.cfg, else the declared default."""
+    value = _value(name)
+    reads = _reads.get()
+    if reads is not None:
+        reads[name] = value
+    return value
+
+
+def _value(name: str) -> str:
     env = os.environ.get(f"AIRFLOW__{SECTION.upper()}__{name.upper()}")
     if env is not None:
         return env
@@ -96,7 +127,7 @@ def get(name: str) -> str:
         from airflow.configuration import conf
 
         value = conf.get(SECTION, name, fallback=None)
-    except Exception:  # Airflow not configured (unit tests, the filer image)
+    except Exception:  # noqa: BLE001 - Airflow not configured (unit tests, the filer image)
         value = None
     return value if value is not None else OPTIONS[name][1]
 
@@ -194,41 +225,33 @@ def settings() -> Settings:
     backend = get("backend").strip().lower()
     if backend not in ("local", "kubernetes"):
         raise ConfigError(f"[{SECTION}] backend = {backend!r}: use 'local' or 'kubernetes'; {_where('backend')}")
-    return Settings(
-        backend=backend,
-        workspace_root=get("workspace_root") or os.path.join(home, "workspaces"),
-        env_cache_dir=get("env_cache_dir") or os.path.join(home, "envs"),
-        artifact_store=get("artifact_store") or "file://" + os.path.join(home, "store"),
-        artifact_conn_id=get("artifact_conn_id"),
-        secret_variable_prefix=get("secret_variable_prefix"),
-        namespace=get("namespace"),
-        service_account=get("service_account"),
-        image_pull_policy=get("image_pull_policy"),
-        storage_class=get("storage_class"),
-        pvc_access_mode=get("pvc_access_mode"),
-        default_storage=get("default_storage"),
-        executor_image=get("executor_image"),
-        default_python_version=get("default_python_version"),
-        filer_image=get("filer_image"),
-        node_selector=_json("node_selector", dict),
-        tolerations=_json("tolerations", list),
-        startup_timeout_seconds=_number("startup_timeout_seconds", int),
-        deferrable=_flag("deferrable"),
-        secret_data_key=get("secret_data_key"),
-        vault_role=get("vault_role"),
-        kubernetes_conn_id=get("kubernetes_conn_id"),
-        fs_group=_number("fs_group", int),
-        artifact_secret=get("artifact_secret"),
-        pod_poll_interval=_number("pod_poll_interval", float),
-        peach_images=_json("peach_images", dict),
-        run_as_user=_number("run_as_user", int),
-        default_cpu_request=get("default_cpu_request"),
-        default_cpu_limit=get("default_cpu_limit"),
-        default_memory_request=get("default_memory_request"),
-        default_memory_limit=get("default_memory_limit"),
-        env_passthrough=tuple(name.strip() for name in get("env_passthrough").split(",") if name.strip()),
-        data_set_versions=_at_least_one("data_set_versions"),
-    )
+    read = {field.name: _option(field.name) for field in fields(Settings)}
+    return Settings(**{
+        **read,
+        "backend": backend,
+        "workspace_root": read["workspace_root"] or os.path.join(home, "workspaces"),
+        "env_cache_dir": read["env_cache_dir"] or os.path.join(home, "envs"),
+        "artifact_store": read["artifact_store"] or "file://" + os.path.join(home, "store"),
+        "env_passthrough": tuple(name.strip() for name in get("env_passthrough").split(",") if name.strip()),
+        "data_set_versions": _at_least_one("data_set_versions"),
+    })
+
+
+_JSON_OPTIONS: dict[str, type] = {"node_selector": dict, "tolerations": list, "peach_images": dict}
+
+
+def _option(name: str) -> Any:
+    """One option, checked and converted by its declared type (``OPTIONS``)."""
+    if name in _JSON_OPTIONS:
+        return _json(name, _JSON_OPTIONS[name])
+    kind = OPTIONS[name][0]
+    if kind == "integer":
+        return int(_number(name, int))
+    if kind == "float":
+        return float(_number(name, float))
+    if kind == "boolean":
+        return _flag(name)
+    return get(name)
 
 
 def _at_least_one(name: str) -> int:

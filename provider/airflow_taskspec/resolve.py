@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import airflow_ids, ir
+from . import airflow_ids, config, ir
 from .compile_cache import CompileCache, file_digest
 from .dialects import REGISTRY, Dialect, Group, SpecFile
 from .dialects.diagnostics import dedupe
@@ -140,6 +140,7 @@ class _GroupResult:
     files: dict[str, tuple[int, int] | None]  # other files read -> fingerprint then
     workflows: list[ir.Workflow]
     diagnostics: dict[str, list[Diagnostic]]
+    options: dict[str, str] = field(default_factory=dict)  # [taskspec] options read -> their values then
 
 
 @dataclass
@@ -158,6 +159,7 @@ class _Entry:
     error: SpecError | None
     groups: dict[str, _GroupResult] = field(default_factory=dict)
     parsed: Any = field(default=None, compare=False)
+    options: dict[str, str] = field(default_factory=dict)  # [taskspec] options read -> their values then
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "parsed": None}
@@ -180,20 +182,23 @@ def _read_entry(found: Found, cache: CompileCache) -> _Entry:
         return _Entry("", dialect.name, file, (), SpecError.single(file, 1, 1, f"cannot read the file: {exc.strerror}"))
     digest = file_digest(dialect.name, file, raw)
     cached = cache.load(digest, "entry")
-    if isinstance(cached, _Entry) and cached.digest == digest:
+    if isinstance(cached, _Entry) and cached.digest == digest and config.unchanged(cached.options):
         return cached
-    try:
-        parsed = dialect.read(file, raw.decode("utf-8"))
-        keys = tuple(dialect.group_keys(parsed))
-    except UnicodeDecodeError as exc:
-        entry = _Entry(digest, dialect.name, file, (), _not_utf8(file, raw, exc))
-    except SpecError as exc:
-        entry = _Entry(digest, dialect.name, file, (), exc)
-    except Exception as exc:  # noqa: BLE001 - a bug of ours: this file's error, never the folder's; not cached
-        return _Entry(digest, dialect.name, file, (), SpecError([_bug(file, "reading", exc)]))
-    else:
-        entry = _Entry(digest, dialect.name, file, keys, None, parsed=parsed)
-        cache.store(digest, "parsed", parsed)
+    with config.recording() as options:
+        try:
+            parsed = dialect.read(file, raw.decode("utf-8"))
+            keys = tuple(dialect.group_keys(parsed))
+        except UnicodeDecodeError as exc:
+            entry = _Entry(digest, dialect.name, file, (), _not_utf8(file, raw, exc))
+        except SpecError as exc:
+            entry = _Entry(digest, dialect.name, file, (), exc)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: this file's error, never the folder's; not cached
+            return _Entry(digest, dialect.name, file, (), SpecError([_bug(file, "reading", exc)]))
+        else:
+            entry = _Entry(digest, dialect.name, file, keys, None, parsed=parsed)
+    entry.options = options
+    if entry.parsed is not None:
+        cache.store(digest, "parsed", entry.parsed)
     cache.store(digest, "entry", entry)
     return entry
 
@@ -246,6 +251,8 @@ def _still_valid(result: _GroupResult, members: list[_Entry], groups: dict[str, 
         return False
     if result.keys is not None and result.keys != tuple(sorted(groups)):
         return False
+    if not config.unchanged(result.options):
+        return False
     for key, digests in result.lookups.items():
         if tuple(e.digest for e in groups.get(key, [])) != digests:
             return False
@@ -259,20 +266,26 @@ def _normalise(dialect: Dialect[Any], key: str, members: list[_Entry], groups: d
     files: tuple[str, ...] = ()
     workflows: list[ir.Workflow] = []
     cacheable = True
-    try:
-        normalised = dialect.normalise(_group(key, members, cache), lookup, only_dag_id)
-        workflows, files = list(normalised.workflows), tuple(normalised.files)
-        diagnostics = {file: list(found) for file, found in normalised.diagnostics.items()}
-    except SpecError as exc:  # the contract asks for diagnostics, but an error raised is still an error
-        mine = {e.file for e in members}
-        diagnostics = {e.file: [] for e in members}
-        for d in exc.diagnostics:
-            diagnostics[d.file if d.file in mine else members[0].file].append(d)
-    except Exception as exc:  # noqa: BLE001 - a bug of ours: an error of this group's files, never the folder's
-        diagnostics = {e.file: [_bug(e.file, "compiling", exc)] for e in members}
-        cacheable = False
+    with config.recording() as options:  # what it reads of [taskspec] is part of what it is derived from
+        try:
+            normalised = dialect.normalise(_group(key, members, cache), lookup, only_dag_id)
+            workflows, files = list(normalised.workflows), tuple(normalised.files)
+            diagnostics = {file: list(found) for file, found in normalised.diagnostics.items()}
+        except SpecError as exc:  # the contract asks for diagnostics, but an error raised is still an error
+            mine = {e.file for e in members}
+            diagnostics = {e.file: [] for e in members}
+            for d in exc.diagnostics:
+                diagnostics[d.file if d.file in mine else members[0].file].append(d)
+        except config.ConfigError as exc:  # an option the dialect reads: not the files' fault, nor our bug
+            message = f"cannot compile this file with the configuration: {exc}"
+            hint = "fix the [taskspec] option named; the file itself may be right"
+            diagnostics = {e.file: [Diagnostic(e.file, 1, 1, message, hint)] for e in members}
+            cacheable = False
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: an error of this group's files, never the folder's
+            diagnostics = {e.file: [_bug(e.file, "compiling", exc)] for e in members}
+            cacheable = False
     result = _GroupResult(tuple(e.digest for e in members), lookup.used, lookup.keys_used,
-                          {path: _fingerprint(path) for path in files}, workflows, diagnostics)
+                          {path: _fingerprint(path) for path in files}, workflows, diagnostics, options)
     return result, cacheable
 
 

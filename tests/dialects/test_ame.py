@@ -151,11 +151,11 @@ def test_resources_map_to_kubernetes_names(write_project, dag_folder):
     ("memory: 10GB", "'10GB' is not a Kubernetes quantity"),
     ("memmory: 1G", "unknown resource 'memmory'"),
 ])
-def test_bad_resources_are_errors_at_their_line(write_project, dag_folder, line, message):
+def test_bad_resources_are_errors_at_their_key(write_project, dag_folder, line, message):
     spec = write_project("p", f"name: p\ntasks:\n  - name: t\n    resources:\n      {line}\n" + EXECUTOR)
     text = error_text(compile_folder(dag_folder))
+    assert f"{spec}:5:7: error: " in text  # the resource's own key, not its value and not `resources:`
     assert message in text
-    assert f"{spec}:5:" in text
 
 
 # -- secrets -------------------------------------------------------------------------------------------------------
@@ -713,3 +713,40 @@ def test_a_task_level_command_beside_an_executor_is_a_hint_to_move_it(write_proj
             "(line 6) under `executor: !pip` and call it `command:`") in error_text(c)
     assert (f"{spec}:6:5: warning: `runcommand` is a key of older AME files and is ignored here\n    hint: it was "
             "replaced by `command:` inside the executor: move `command:` under `executor: !pip`") in warning_text(c)
+
+
+# -- a bad project name hides nothing else -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head, name_error", [
+    ("tasks:\n", "1:1: error: missing required key 'name'"),
+    ("name: [p]\ntasks:\n", "1:7: error: 'name' must be a string, not a list"),
+    ("name: p\nproject: p\ntasks:\n", "1:1: error: `name` and `project` both set the project name; keep one of them"),
+])
+def test_a_bad_project_name_still_reports_the_errors_normalising_finds(write_project, dag_folder, head, name_error):
+    spec = write_project("p", head + "  - name: t\n    taskRef: nowhere\n  - name: ok\n" + EXECUTOR)
+    write_project("q", "name: q\ntasks:\n  - name: t\n" + EXECUTOR)
+    c = compile_folder(dag_folder)
+    assert [w.dag_id for w in c.workflows] == ["q.t"]  # the other project is untouched, this one builds nothing
+    errors = [d.format().splitlines()[0] for d in c.errors[str(spec)].diagnostics]
+    assert errors[0] == f"{spec}:{name_error}"
+    assert c.errors[str(spec)].diagnostics[0].hint.endswith("no DAG of this file is built until this is fixed")
+    assert any(e.startswith(f"{spec}:") and "taskRef 'nowhere' names no task of project" in e for e in errors)
+
+
+def test_the_v1_migration_example_in_the_docs_compiles(tmp_path):
+    from tests.conftest import REPO
+
+    docs = (REPO / "docs" / "ame.md").read_text()
+    section = docs.split("### Migrating an AME v1 file", 1)[1]
+    before, after = [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:3]]
+    folder = tmp_path / "dags" / "poetry"
+    folder.mkdir(parents=True)
+    for name in ("pyproject.toml", "poetry.lock"):
+        (folder / name).write_text("")
+    (folder / "ame.yaml").write_text(before)
+    assert "this is an AME v1 file" in error_text(compile_folder(tmp_path / "dags"))
+    (folder / "ame.yaml").write_text(after)
+    c = compile_folder(tmp_path / "dags")
+    assert c.errors == {}
+    run = only_run(workflow(c, "poetry.training"))
+    assert (run.recipe.kind, run.recipe.command) == (ir.ExecutorKind.POETRY, "python nn.py")

@@ -279,8 +279,8 @@ INVALID = {
 def test_invalid_file(tmp_path: Path, kind: str) -> None:
     text, expected, hint = INVALID[kind]
     p = _project(tmp_path / "a", {"peach.yaml": text, "fake.ipynb": "print('not json')\n"})
-    try:
-        result = _normalise([p / "peach.yaml"], "debr")
+    try:  # the file's own group: `debr`, or for a file without a valid codops the group of its own
+        result = _normalise([p / "peach.yaml"], DIALECT.group_keys(_read(p / "peach.yaml"))[0])
     except SpecError as exc:  # nothing of the file is usable
         found = [d for d in exc.diagnostics]
     else:
@@ -305,3 +305,14 @@ def test_the_json_schema_names_the_reserved_key() -> None:
     assert schema["properties"]["tasks"]["properties"]["dependencies"]["type"] == "array"
     assert set(schema["$defs"]["Task"]["properties"]) >= {"notebook", "method", "args", "loop", "full_notebook",
                                                           "py_env", "executor"}
+
+
+def test_a_file_without_a_valid_codops_is_still_checked_in_full_and_builds_nothing(tmp_path: Path) -> None:
+    p = _project(tmp_path / "a", {"peach.yaml": "codops: DEBR\ntasks:\n" + TASK.replace("method: task", "method: nope")})
+    parsed = _read(p / "peach.yaml")
+    assert DIALECT.group_keys(parsed) == ("!DEBR",)  # in no organisation and not in the metadata loop
+    result = _normalise([p / "peach.yaml"], "!DEBR")
+    assert result.workflows == []
+    errors = _errors(result)
+    assert errors[0].startswith("peach.yaml:1:9: codops 'DEBR' must be lower-case")
+    assert any("defines `def nope(...)`" in e for e in errors[1:]), errors  # a notebook check still ran

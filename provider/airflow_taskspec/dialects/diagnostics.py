@@ -57,7 +57,10 @@ def dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def stops_the_file(err: SpecError) -> SpecError:
-    """The same errors, each saying that it keeps every DAG of the file from being built."""
+    """The same errors, each saying that it keeps every DAG of the file from being built; unchanged when one
+    of them says so already (it stops the file, the others detail it)."""
+    if any(WHOLE_FILE in d.hint for d in err.diagnostics if d.severity is Severity.ERROR):
+        return err
     return SpecError([
         replace(d, hint=f"{d.hint}; {WHOLE_FILE}" if d.hint else WHOLE_FILE) if d.severity is Severity.ERROR
         and WHOLE_FILE not in d.hint else d

@@ -29,7 +29,7 @@ def is_whole_number(text: str) -> bool:
 
 
 def check_resources(value: Mapping[str, str | None]) -> None:
-    """Raise ``ValueAt`` (for a pydantic validator) at the first resource Kubernetes would reject."""
+    """Raise ``ValueAt`` (for a pydantic validator) at the key of the first resource Kubernetes rejects."""
     for name, quantity in value.items():
         if name not in PLAIN_RESOURCE_NAMES and not _HUGEPAGES.match(name) and not _PREFIXED_RESOURCE.match(name):
             suggestion = did_you_mean(name, PLAIN_RESOURCE_NAMES + (GPU,))
@@ -37,14 +37,17 @@ def check_resources(value: Mapping[str, str | None]) -> None:
                              f"Kubernetes resource name like vendor.com/device"
                              + (f" ({suggestion})" if suggestion else ""), key=True)
         if quantity is None or not is_quantity(str(quantity)):
-            raise ValueAt((name,), f"resource '{name}': '{quantity}' is not a Kubernetes quantity; write {SUFFIX_HELP}")
+            raise ValueAt((name,), f"resource '{name}': '{quantity}' is not a Kubernetes quantity; "
+                          f"write {SUFFIX_HELP}", key=True)
         if name.endswith("/gpu") and not is_whole_number(str(quantity)):
-            raise ValueAt((name,), f"resource '{name}': GPUs are whole numbers only, not '{quantity}'")
+            raise ValueAt((name,), f"resource '{name}': GPUs are whole numbers only, not '{quantity}'",
+                          key=True)
 
 
 def check_quantity(what: str, value: str) -> None:
+    """Raise ``ValueAt`` (for a pydantic validator) at the key that holds ``value`` when it is no quantity."""
     if not is_quantity(value):
-        raise ValueError(f"{what} '{value}' is not a Kubernetes quantity; write {SUFFIX_HELP}")
+        raise ValueAt((), f"{what} '{value}' is not a Kubernetes quantity; write {SUFFIX_HELP}", key=True)
 
 
 def to_ir(resources: Mapping[str, str]) -> ir.Resources:

@@ -174,6 +174,10 @@ def _explain_yaml_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> Spec
         hint = 'quote it: for a cron schedule write `schedule: "* * * * *"`'
     elif "tab" in problem.lower():
         hint = "YAML indentation must use spaces, not tabs"
+    opened = exc.context_mark
+    if exc.context and opened is not None and mark is not None and opened.line != mark.line:
+        # `method: [run` on line 5 is only noticed at the end of the file: say where the unclosed part starts.
+        problem += f" ({exc.context} started at line {opened.line + 1}, column {opened.column + 1})"
     return SpecError.single(file, line, column, f"invalid YAML: {problem}", hint)
 
 

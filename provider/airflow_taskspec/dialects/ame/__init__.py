@@ -30,7 +30,12 @@ class _ProjectNames:
         self.lookup = lookup
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.lookup.keys())
+        names = self.lookup.keys()  # a Lookup's method, not a dict's
+        return iter(k for k in names if not k.startswith(UNNAMED))
+
+
+UNNAMED = "!unnamed:"
+"""Group key prefix of a file whose project name is bad: it is a group of its own (``UNNAMED`` + its path)."""
 
 
 class AmeDialect:
@@ -41,7 +46,7 @@ class AmeDialect:
         return read(path, text)
 
     def group_keys(self, parsed: ParsedSpec) -> tuple[str, ...]:
-        return (parsed.project.name,)
+        return (UNNAMED + parsed.doc.file,) if parsed.blocking else (parsed.project.name,)
 
     def groups_of_dag_id(self, dag_id: str) -> tuple[str, ...]:
         return (dag_id.split(".", 1)[0],)  # `<project>.<task>`, `<project>.<model>.training`
@@ -56,6 +61,9 @@ class AmeDialect:
 
         # Looked up through the module at call time, so tests can observe it.
         result = normalise(first.parsed, project, _ProjectNames(lookup), only_dag_id)
+        if first.parsed.blocking:  # checked in full, built not at all
+            result.workflows = []
+            result.diagnostics[first.path] = first.parsed.blocking + result.diagnostics.get(first.path, [])
         for other in others:  # a project name is one project: the first file (in path order) has it
             m = other.parsed.doc.mark(("name",))
             result.diagnostics[other.path] = [Diagnostic(

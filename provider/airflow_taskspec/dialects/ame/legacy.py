@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ...errors import Diagnostic
-from ..diagnostics import warning
+from ...errors import Diagnostic, SpecError
+from ..diagnostics import WHOLE_FILE, warning
 from ..yaml import TAG_KEY, Document
 
 # Keys that AME v0/v1 files used, per place; each maps to what replaced it. They are warnings, never errors.
@@ -59,11 +59,59 @@ def check_generation(doc: Document, data: dict[str, Any]) -> None:
                         "and replace `runcommand:` by `executor: !pipEnv` (or !poetry, !pip, !mlflow, !custom) "
                         "with `command:` under it", key=True)
     if "projectid" in data and "name" not in data and "project" not in data:
-        raise doc.error(("projectid",), "this is an AME v1 file (`projectid:` instead of `name:`); taskspec reads "
-                        "the current AME format",
-                        "replace `projectid:` by `name:`, `task_type`/`taskType` and `command:` by `executor: !poetry` "
-                        "(or !pip, !pipEnv, !mlflow, !custom) with `command:` under it, `templateRef` by "
-                        "`fromTemplate`, and drop `source:`", key=True)
+        raise SpecError(_v1_errors(doc, data))
+
+
+_MOVE_COMMAND = ("move it under the executor: `executor: !{tag}`, then `command: {value}` indented below "
+                 "the tag")
+V1_MIGRATION = {
+    "projectid": "delete this line: the project is named once, by `name:` at the top of the file",
+    "runcommand": _MOVE_COMMAND,
+    "command": _MOVE_COMMAND,
+    "taskType": "delete it and give the task an executor tag instead: `executor: !{tag}`",
+    "task_type": "delete it and give the task an executor tag instead: `executor: !{tag}`",
+    "templateRef": "write `fromTemplate: {{name: {value}}}` instead",
+    "dataSet": "delete it and declare the data set under `dataSets:` at the top (`- name:`, `path:`, "
+               "`task:`)",
+    "source": "delete this line: the folder that holds the ame.yaml is the task's source",
+}
+"""How to migrate each key of an AME v1 task (docs/ame.md, "Migrating an AME v1 file", is the same table)."""
+
+_ANY_TAG = ("; for TAG write the executor of the folder's project files: poetry (pyproject.toml and "
+            "poetry.lock), pipEnv (a Pipfile), pip (requirements.txt), mlflow (an MLproject), else custom")
+
+
+def _v1_errors(doc: Document, data: dict[str, Any]) -> list[Diagnostic]:
+    """The whole-file error of an AME v1 file, naming every v1 key in it, then one error per key (but the
+    top-level `projectid`, which the first error covers) saying exactly how to migrate it."""
+    written = data["projectid"] if isinstance(data["projectid"], str) else "<project>"
+    found: list[tuple[str, tuple[Any, ...], str]] = [("projectid", ("projectid",), "")]  # key, path, how
+    for key in (k for k in data if k in LEGACY_PROJECT_KEYS and k != "projectid"):
+        found.append((key, (key,), f"write {LEGACY_PROJECT_KEYS[key].format()} instead"))
+    for path, task in _task_places(data):
+        tag = suggested_tag(data, task)
+        for key in (k for k in task if k in V1_MIGRATION):
+            value = task[key] if isinstance(task[key], str) else "..."
+            how = V1_MIGRATION[key].format(tag=tag or "TAG", value=value)
+            found.append((key, path + (key,), how if tag or "TAG" not in how else how + _ANY_TAG))
+    for path, model in _models(data):
+        for key in (k for k in model if k in LEGACY_MODEL_KEYS):
+            found.append((key, path + (key,), f"delete it: it was replaced by {LEGACY_MODEL_KEYS[key]}"))
+    marks = [(key, doc.mark(path, key=True), how) for key, path, how in found]
+    lines: dict[str, list[str]] = {}
+    for key, m, _ in marks:
+        lines.setdefault(key, []).append(str(m.line))
+    listed = ", ".join(f"`{key}` (line{'s' if len(at) > 1 else ''} {', '.join(at)})"
+                       for key, at in lines.items())
+    first = marks[0][1]
+    message = ("this is an AME v1 file (`projectid:` instead of `name:`); taskspec reads the current AME "
+               f"format. AME v1 keys in it: {listed}")
+    hint = (f"replace `projectid:` by `name:` (`name: {written}`) and migrate each other v1 key as its error "
+            f"says (the table is in docs/ame.md, \"Migrating an AME v1 file\"); {WHOLE_FILE}")
+    errors = [Diagnostic(doc.file, first.line, first.column, message, hint)]
+    errors += [Diagnostic(doc.file, m.line, m.column, f"`{key}` is a key of AME v1", how)
+               for key, m, how in marks[1:]]
+    return errors
 
 
 def _task_places(data: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:

@@ -3,8 +3,10 @@
 An error inside one item (a task, template, model or data set) drops that item only: it is replaced by a
 placeholder that keeps its name and position, so marks still point at the right lines, a reference to it says
 that it has errors, and the file's other DAGs are still built. An error in a whole section (``tasks: 5``) drops
-that section; an unknown top-level key is dropped. Errors about the file as a whole (not a mapping, an older
-AME generation, the project name) stop the file, and say so.
+that section; an unknown top-level key is dropped. Errors about the file as a whole stop the file, and say so:
+a file that is not a mapping or is of an older AME generation raises; a bad or missing project name
+(``blocking``) keeps every DAG of the file from being built, but the rest of the file is still checked and
+normalised under a stand-in name, so one pass reports every error of the file.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class ParsedSpec:
     legacy_keys: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)  # task path -> stripped keys
     errors: list[Diagnostic] = field(default_factory=list)  # errors of the items in ``broken``
     broken: dict[Item, int] = field(default_factory=dict)  # item with errors -> line of its first error
+    blocking: list[Diagnostic] = field(default_factory=list)  # errors that keep every DAG of the file unbuilt
 
     @property
     def folder(self) -> str:
@@ -52,7 +55,7 @@ def parse(doc: Document) -> ParsedSpec:
                         "start the file with `name: my_project` and a `tasks:` list")
     check_generation(doc, doc.data)
     cleaned, warnings, stripped = strip_legacy(doc, doc.data)
-    project, errors, broken = _validate(doc, cleaned, warnings)
+    project, errors, broken, blocking = _validate(doc, cleaned, warnings)
     for diagnostic, item in _duplicate_names(doc, project):
         errors.append(diagnostic)
         broken.setdefault(item, diagnostic.line)
@@ -66,24 +69,34 @@ def parse(doc: Document) -> ParsedSpec:
         if model.modelType is not None:
             warnings.append(warning(doc, ("models", i, "modelType"),
                                     f"model '{model.name}': `modelType` is not used by taskspec and is ignored"))
-    return ParsedSpec(doc, project, warnings, stripped, errors, broken)
+    return ParsedSpec(doc, project, warnings, stripped, errors, broken,
+                      stops_the_file(SpecError(blocking)).diagnostics if blocking else [])
 
 
-def _validate(doc: Document, data: dict[str, Any],
-              warnings: list[Diagnostic]) -> tuple[Project, list[Diagnostic], dict[Item, int]]:
-    """The project with each failing item replaced by a placeholder, the items' errors, and which items failed."""
+NAME_KEYS = ("name", "project")
+STAND_IN_NAME = "x"
+"""The project name a file with a bad name is checked under (its DAGs are never built)."""
+
+
+def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
+              ) -> tuple[Project, list[Diagnostic], dict[Item, int], list[Diagnostic]]:
+    """The project with each failing item replaced by a placeholder, the items' errors, which items failed,
+    and the errors of the project name (with them, the project is checked under a stand-in name)."""
     try:
-        return Project.model_validate(data), [], {}
+        return Project.model_validate(data), [], {}, []
     except ValidationError as exc:
         failures = exc.errors(include_url=False)
     fatal: list[Diagnostic] = []
+    blocking: list[Diagnostic] = []
     recoverable: list[Diagnostic] = []
     broken: dict[Item, int] = {}
     dropped_keys: set[str] = set()
     for err in failures:
         loc = clean_loc(tuple(err["loc"]), doc.data)
         diagnostic = model_diagnostic(doc, Project, err)
-        if len(loc) >= 2 and loc[0] in SECTIONS and isinstance(loc[1], int):
+        if loc[:1] in ((), ("name",), ("project",)) and err["type"] != "extra_forbidden":
+            blocking.append(diagnostic)  # the name (missing, not text, badly formed, or given twice)
+        elif len(loc) >= 2 and loc[0] in SECTIONS and isinstance(loc[1], int):
             broken.setdefault((loc[0], loc[1]), diagnostic.line)
         elif loc and (loc[0] in SECTIONS or (len(loc) == 1 and err["type"] == "extra_forbidden")):
             dropped_keys.add(str(loc[0]))
@@ -92,10 +105,15 @@ def _validate(doc: Document, data: dict[str, Any],
             continue
         recoverable.append(diagnostic)
     if fatal:
-        raise SpecError(most_specific(fatal + recoverable) + warnings)
+        raise SpecError(most_specific(fatal + blocking + recoverable) + warnings)
     kept = {key: _without(key, value, broken) for key, value in data.items() if key not in dropped_keys}
+    if blocking:
+        kept = {key: value for key, value in kept.items() if key not in NAME_KEYS} | {"name": STAND_IN_NAME}
     # Items are validated independently, so without the failing ones the rest validates.
     project = Project.model_validate(kept)
+    if blocking:  # messages name the project as written, when it is text
+        written = next((data[k] for k in NAME_KEYS if isinstance(data.get(k), str)), "")
+        project = project.model_copy(update={"name": written})
     update = {}
     for section in SECTIONS:
         original = data.get(section) if section in kept else None
@@ -103,7 +121,7 @@ def _validate(doc: Document, data: dict[str, Any],
             valid = iter(getattr(project, section) or [])
             update[section] = [_placeholder(section, raw) if (section, i) in broken else next(valid)
                                for i, raw in enumerate(original)]
-    return project.model_copy(update=update), most_specific(recoverable), broken
+    return project.model_copy(update=update), most_specific(recoverable), broken, most_specific(blocking)
 
 
 def _without(key: str, value: Any, broken: dict[Item, int]) -> Any:

@@ -15,6 +15,9 @@ PATTERNS = (
 )
 METADATA_GROUP = models.METADATA
 """The group holding every PEACH file, normalised into ``peach.metadata``."""
+NO_ORGANISATION = "!"
+"""Group key prefix of files without a valid codops: ``!`` + the codops as written (or + the path when there
+is none). Such a group is checked like an organisation, and builds nothing."""
 
 
 class PeachDialect:
@@ -25,6 +28,8 @@ class PeachDialect:
         return parse.read(path, text, project_folder(path, PATTERNS))
 
     def group_keys(self, parsed: parse.ParsedFile) -> tuple[str, ...]:
+        if parsed.blocking:
+            return (NO_ORGANISATION + (parsed.codops or parsed.file),)
         return (parsed.codops, METADATA_GROUP)
 
     def groups_of_dag_id(self, dag_id: str) -> tuple[str, ...]:
@@ -36,7 +41,12 @@ class PeachDialect:
                   only_dag_id: str | None = None) -> Normalised:
         files = [f.parsed for f in group.files]
         workflows: list[ir.Workflow | None]
-        if group.key == METADATA_GROUP:
+        if group.key.startswith(NO_ORGANISATION):  # checked in full, built not at all
+            plans = [normalise.plan(files[0].codops, files)]
+            workflows = []
+            for f in files:
+                plans[0].diagnostics[f.file] = list(f.blocking) + plans[0].diagnostics.get(f.file, [])
+        elif group.key == METADATA_GROUP:
             wf, plans = normalise.metadata_loop(files)
             workflows = [wf]
         else:

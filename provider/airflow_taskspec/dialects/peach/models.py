@@ -46,12 +46,12 @@ def _notebook(value: str) -> str:
     return value
 
 
-class Task(_Model):
+class _Callable(_Model):
+    """What a task and an endpoint both are: a method of a notebook, run in a Python environment."""
+
     notebook: str
     method: str
     executor: str = "python"
-    args: dict[str, Any] = Field(default_factory=dict)
-    loop: str | None = None
     full_notebook: bool = False
     dependencies: list[str] | None = None  # legacy generation
     py_env: str | None = None  # current generation
@@ -73,6 +73,11 @@ class Task(_Model):
             raise ValueError(f"method '{value}' is not a Python function name")
         return value
 
+
+class Task(_Callable):
+    args: dict[str, Any] = Field(default_factory=dict)
+    loop: str | None = None
+
     @field_validator("loop")
     @classmethod
     def _known_loop(cls, value: str | None) -> str | None:
@@ -83,25 +88,8 @@ class Task(_Model):
         return value
 
 
-class Endpoint(_Model):
+class Endpoint(_Callable):
     """PEACH's recommendation API entry points: checked like tasks, then skipped (they are served, not run)."""
-
-    notebook: str
-    method: str
-    executor: str = "python"
-    full_notebook: bool = False
-    dependencies: list[str] | None = None
-    py_env: str | None = None
-
-    @field_validator("executor")
-    @classmethod
-    def _check_executor(cls, value: str) -> str:
-        return _executor(value)
-
-    @field_validator("notebook")
-    @classmethod
-    def _check_notebook(cls, value: str) -> str:
-        return _notebook(value)
 
 
 class PyEnvironment(_Model):

@@ -1,9 +1,11 @@
 """One PEACH file -> ``ParsedFile``: its codops, its tasks in file order, its requirement lists, and every
 problem found in it alone, each at its file:line:column.
 
-Only what leaves nothing usable raises (invalid YAML, no mapping, no valid ``codops``); an invalid task is a
-diagnostic and the file's other tasks still build. What needs the other files of the organisation (task name
-clashes, environments, ``py_env`` names) is checked in ``normalise``.
+Only what leaves nothing usable raises (invalid YAML, no mapping); an invalid task is a diagnostic and the
+file's other tasks still build. Without a valid ``codops`` the file belongs to no organisation (``blocking``
+holds why; it is a group of its own and builds nothing), but the rest of it is still checked, its notebooks
+too, so one pass reports everything wrong in the file. What needs the other files of the organisation (task
+name clashes, environments, ``py_env`` names) is checked in ``normalise``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ...errors import Diagnostic, SpecError
 from .. import yaml
-from ..diagnostics import model_diagnostic, most_specific
+from ..diagnostics import model_diagnostic, most_specific, stops_the_file
 from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
@@ -74,6 +76,7 @@ class ParsedFile:
     dependencies: tuple[Dependency, ...]  # legacy: root list and `tasks.dependencies`
     environments: tuple[Environment, ...] | None  # current generation; None: legacy file
     diagnostics: tuple[Diagnostic, ...]
+    blocking: tuple[Diagnostic, ...] = ()  # why the file belongs to no organisation (a missing or bad codops)
 
 
 def read(path: str, text: str, project: str) -> ParsedFile:
@@ -82,7 +85,7 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         raise doc.error((), "a PEACH task file must be a mapping with `codops:` and `tasks:`",
                         "start the file with `codops: <your organisation code>`, then `tasks:`")
     diags: list[Diagnostic] = []
-    root = _root(doc, diags)
+    root, blocking = _root(doc, diags)
     native = _native(text)
     generation_current = root.py_environments is not None
     raw_tasks = doc.data.get("tasks")
@@ -111,26 +114,36 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         tasks=tuple(t for t in tasks if t is not None), endpoints=tuple(e for e in endpoints if e is not None),
         dependencies=tuple(dependencies), environments=_environments(doc, root, diags) if generation_current else None,
         diagnostics=tuple(diags),
+        blocking=tuple(stops_the_file(SpecError(blocking)).diagnostics) if blocking else (),
     )
 
 
-def _root(doc: yaml.Document, diags: list[Diagnostic]) -> models.PeachFile:
-    """The file's own keys (tasks and endpoints are validated one by one, so one bad task drops only itself).
-    Without a valid ``codops`` nothing of the file can be placed: that alone raises."""
+
+
+def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile, list[Diagnostic]]:
+    """The file's own keys (tasks and endpoints are validated one by one, so one bad task drops only itself),
+    and the errors that keep the file out of every organisation (a missing or invalid ``codops``)."""
     data = {k: v for k, v in doc.data.items() if k not in ("tasks", "endpoints")}
+    blocking: list[Diagnostic] = []
     if "codops" not in data:
-        raise SpecError([_diag(doc, (), "missing required key 'codops'",
-                               "add `codops: <organisation code>` (e.g. `codops: debr`) at the top of the file")])
+        blocking.append(_diag(doc, (), "missing required key 'codops'", "add `codops: <organisation code>` "
+                              "(e.g. `codops: debr`) at the top of the file"))
+    else:
+        try:
+            models.PeachFile.model_validate({"codops": data["codops"]})
+        except ValidationError as exc:
+            blocking.extend(_model_errors(doc, models.PeachFile, exc, ()))
+    written = data.get("codops")
+    codops = written if isinstance(written, str) else ""  # as written, for messages; valid without blocking
+    if blocking:  # the other keys are still checked, as if the codops were valid
+        data = {**data, "codops": "x"}
     try:
-        models.PeachFile.model_validate({"codops": data["codops"]})
-    except ValidationError as exc:
-        raise SpecError(_model_errors(doc, models.PeachFile, exc, ())) from None
-    try:
-        return models.PeachFile.model_validate(data)
+        return models.PeachFile.model_validate(data).model_copy(update={"codops": codops}), blocking
     except ValidationError as exc:
         diags.extend(_model_errors(doc, models.PeachFile, exc, ()))
     # Keep the generation the file is written in, so its tasks are checked by the right rules.
-    return models.PeachFile(codops=data["codops"], py_environments={} if "py_environments" in data else None)
+    return models.PeachFile(codops="x", py_environments={} if "py_environments" in data else None).model_copy(
+        update={"codops": codops}), blocking
 
 
 def _model_errors(doc: yaml.Document, root: type[BaseModel], exc: ValidationError, prefix: tuple[Any, ...]
@@ -201,7 +214,8 @@ def _dependencies(doc: yaml.Document, path: tuple[Any, ...], value: Any, diags: 
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {exc}",
+            reason = str(exc).splitlines()[0]  # packaging adds the text and a caret line below
+            diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {reason}",
                                "write it as pip does, e.g. `orjson==3.3.1` or `pyarrow`"))
             continue
         found.append(Dependency(text, canonicalize_name(req.name), str(req.specifier), doc.file,
