@@ -21,12 +21,16 @@ from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
 from kubernetes.client import ApiClient, ApiException
 from kubernetes.client import models as k8s
 
-from .. import ir
+from .. import ir, recipes
 from ..config import Settings
 from . import StepPlan, k8s_failures, k8s_names, k8s_pods, notebook_task
 from .step import RESUME_KEY, RunNames
 from .inputs import input_env, input_staging
 from .storage import data_set_publishing, data_set_staging, store_options
+
+
+NOTEBOOK_LOG_TAIL_LINES = 20
+"""How much of a notebook pod's log end is read back for its result line (the script's last line)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,40 @@ class RunPod(PhasePod):
         self.container_resources = k8s_pods.run_resources(run, job.settings)
         self.annotations = k8s_pods.vault_annotations(run, job.settings)
         self.active_deadline_seconds = run.timeout_seconds
+
+    notebook_record: dict[str, Any] | None = None
+    """A notebook step's result record, read back from the pod's log before the pod is deleted."""
+
+    def cleanup(
+        self,
+        pod: k8s.V1Pod,
+        remote_pod: k8s.V1Pod,
+        xcom_result: dict[str, Any] | None = None,
+        context: Any = None,
+    ) -> None:
+        target = remote_pod or pod
+        if isinstance(self.job.task_run.recipe, ir.NotebookRecipe) and target is not None and target.metadata:
+            self.notebook_record = self._read_notebook_record(target.metadata.name, target.metadata.namespace)
+        super().cleanup(pod=pod, remote_pod=remote_pod, xcom_result=xcom_result, context=context)
+
+    def _read_notebook_record(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """The script prints the record as its last line (``recipes.RESULT_MARKER``); the log is read again
+        here, as the pod operator streams it to the task log without keeping it."""
+        try:
+            # Raw bytes: the client's "str" answer would be the repr of the bytes.
+            response = self.client.read_namespaced_pod_log(name, namespace, container=self.base_container_name,
+                                                           tail_lines=NOTEBOOK_LOG_TAIL_LINES,
+                                                           _preload_content=False)
+            text = response.data.decode("utf-8", errors="replace")
+            response.release_conn()
+        except ApiException as exc:
+            self.log.warning("could not read the log of pod %s for the notebook's result: %s", name, exc)
+            return None
+        try:
+            return recipes.notebook_result(text.splitlines())
+        except ValueError as exc:  # a cut or garbled line
+            self.log.warning("the notebook's result line in the log of pod %s is not JSON: %s", name, exc)
+            return None
 
 
 class CollectPod(FilerPod):
