@@ -19,6 +19,7 @@ from .. import ir
 from ..config import Settings
 from ..runtime import layout, notebook, store, workspace
 from . import StepPlan, k8s_names, k8s_pods, notebook_task
+from .inputs import check_inputs
 from .step import RESULT_NOTE, STOPPED, TIMEOUT, RunNames, RunTeardownOperator, StepOperator, StepState
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class KubernetesStepOperator(StepOperator):
     # --- the phases ---
 
     def phase_workspace(self, context: Any, state: StepState) -> None:
+        check_inputs(self.task_run, context)  # a run created around Airflow's own validation: no PVC, no pod
         names = self._names = self.names(context)
         core = self.core()
         # A new try (retry, clear) starts fresh: what earlier tries of this step left goes first.
