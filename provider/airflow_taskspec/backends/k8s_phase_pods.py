@@ -96,6 +96,12 @@ class PhasePod(KubernetesPodOperator):
         """Set image, command, env, volumes... on ``self`` (subclasses)."""
         raise NotImplementedError
 
+    def mount_data_sets(self) -> None:
+        """The shared data-set volume, read-only, where the workspace's data-set links point."""
+        for volume, mount in k8s_pods.data_set_volume(self.job.task_run, self.job.settings):
+            self.volumes.append(volume)
+            self.volume_mounts.append(mount)
+
     def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
         job = self.job
         volume, mount = k8s_pods.workspace_volume(job.claim)
@@ -198,8 +204,10 @@ class ProvisionPod(FilerPod):
             "upstream_outputs": job.names.earlier_outputs(job.plan),
             "data_sets": data_set_staging(job.task_run, job.settings),
             "store_options": self.pod_store_options(),
-            # The executor pod does not mount the store, so a link would dangle there: copy.
+            # The executor pod does not mount the store, so a link would dangle there: copy, unless the
+            # store's shared volume is mounted into it (data_set_volume_claim): then link into that.
             "data_sets_by_reference": False,
+            **k8s_pods.data_sets_mounted(job.task_run, job.settings),
             "inputs": input_staging(job.task_run, {"params": job.params}),  # rendered: the defaults
         }
         self.cmds = k8s_pods.filer_command("provision", spec)
@@ -234,6 +242,7 @@ class RunPod(PhasePod):
         )
         self.container_resources = k8s_pods.run_resources(run, job.settings)
         self.annotations = k8s_pods.vault_annotations(run, job.settings)
+        self.mount_data_sets()
         self.active_deadline_seconds = run.timeout_seconds
 
     notebook_record: dict[str, Any] | None = None
@@ -279,6 +288,7 @@ class CollectPod(FilerPod):
     def configure(self) -> None:
         job = self.job
         self.filer_volumes()
+        self.mount_data_sets()  # the links in the workspace resolve here too
         spec = {
             "workspace": k8s_pods.WORKSPACE,
             "artifact_url": job.names.artifact_url,
