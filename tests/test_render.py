@@ -17,6 +17,8 @@ import yaml
 from airflow_taskspec.backends import k8s_names
 from airflow_taskspec.dialects.resources import is_quantity
 
+from tests.conftest import GATES
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "dags" / "examples"
 TASKSPEC = str(Path(sys.executable).parent / "taskspec")
@@ -296,28 +298,9 @@ def test_a_file_store_is_a_host_path_which_the_restricted_profile_refuses(render
     assert [v for v in restricted_violations(collect) if "hostPath" in v]
 
 
-GATES_PROJECT = """\
-name: gates
-dataSets:
-  - name: numbers
-    path: data/numbers
-    task:
-      name: make_numbers
-      executor: !custom
-        command: mkdir -p data/numbers && seq 1 5 > data/numbers/n.txt
-tasks:
-  - name: sum_numbers
-    executor: !custom
-      command: awk '{s += $1} END {print s}' data/numbers/n.txt > total.txt
-    dataSets: [numbers]
-    artifacts:
-      paths: [total.txt]
-"""
-
-
 def test_a_shared_data_set_volume_renders_valid_restricted_pods(tmp_path: Path) -> None:
     # [taskspec] data_set_volume_claim: the consumer's executor and collect pods mount it read-only.
-    (tmp_path / "ame.yaml").write_text(GATES_PROJECT)
+    (tmp_path / "ame.yaml").write_text(GATES)
     done = render(str(tmp_path), AIRFLOW__TASKSPEC__ARTIFACT_STORE="s3://bucket/ts",
                   AIRFLOW__TASKSPEC__DATA_SET_VOLUME_CLAIM="taskspec-store",
                   AIRFLOW__TASKSPEC__DATA_SET_VOLUME_PATH="store")

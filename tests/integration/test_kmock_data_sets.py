@@ -13,31 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow_taskspec.runtime import datasets, store
 from kmock_server import FakeCluster
 
-from airflow_taskspec.runtime import datasets, store
-from tests.conftest import make_dag_folder
+from tests.conftest import GATES, make_dag_folder
 from tests.integration.airflow_cli import dags_test
 
 pytestmark = pytest.mark.integration
 
-GATES = """\
-name: gates
-dataSets:
-  - name: numbers
-    path: data/numbers
-    task:
-      name: make_numbers
-      executor: !custom
-        command: mkdir -p data/numbers && seq 1 5 > data/numbers/n.txt
-tasks:
-  - name: sum_numbers
-    executor: !custom
-      command: awk '{s += $1} END {print s}' data/numbers/n.txt > total.txt
-    dataSets: [numbers]
-    artifacts:
-      paths: [total.txt]
-"""
 PHASE = "taskspec.io/phase"
 
 

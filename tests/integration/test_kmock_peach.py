@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kmock_server import FakeCluster
-
 from airflow_taskspec import recipes
 from airflow_taskspec.runtime import notebook
+from kmock_server import FakeCluster
+
 from tests.conftest import EXAMPLES, LOADER
 from tests.integration.airflow_cli import dags_test
 

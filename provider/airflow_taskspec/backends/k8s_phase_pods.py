@@ -148,11 +148,15 @@ class PhasePod(KubernetesPodOperator):
         self._last_pod = remote_pod
         target = remote_pod or pod
         if target is not None and target.metadata is not None:
+            self.before_deletion(target.metadata.name, target.metadata.namespace)
             try:
                 self._last_pod = self.client.read_namespaced_pod(target.metadata.name, target.metadata.namespace)
             except ApiException as exc:  # best effort; the status we had is still useful
                 self.log.debug("could not re-read pod %s: %s", target.metadata.name, exc)
         super().cleanup(pod=pod, remote_pod=remote_pod, xcom_result=xcom_result, context=context)
+
+    def before_deletion(self, name: str, namespace: str) -> None:
+        """What a phase reads from its finished pod before the provider deletes it (subclasses)."""
 
     def failure_line(self, error: BaseException) -> str:
         pod = ApiClient().sanitize_for_serialization(self._last_pod) if self._last_pod is not None else None
@@ -248,17 +252,9 @@ class RunPod(PhasePod):
     notebook_record: dict[str, Any] | None = None
     """A notebook step's result record, read back from the pod's log before the pod is deleted."""
 
-    def cleanup(
-        self,
-        pod: k8s.V1Pod,
-        remote_pod: k8s.V1Pod,
-        xcom_result: dict[str, Any] | None = None,
-        context: Any = None,
-    ) -> None:
-        target = remote_pod or pod
-        if isinstance(self.job.task_run.recipe, ir.NotebookRecipe) and target is not None and target.metadata:
-            self.notebook_record = self._read_notebook_record(target.metadata.name, target.metadata.namespace)
-        super().cleanup(pod=pod, remote_pod=remote_pod, xcom_result=xcom_result, context=context)
+    def before_deletion(self, name: str, namespace: str) -> None:
+        if isinstance(self.job.task_run.recipe, ir.NotebookRecipe):
+            self.notebook_record = self._read_notebook_record(name, namespace)
 
     def _read_notebook_record(self, name: str, namespace: str) -> dict[str, Any] | None:
         """The script prints the record as its last line (``recipes.RESULT_MARKER``); the log is read again

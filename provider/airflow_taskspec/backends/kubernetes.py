@@ -127,20 +127,20 @@ class KubernetesStepOperator(StepOperator):
 
     def phase_run(self, context: Any, state: StepState) -> None:
         if isinstance(self.task_run.recipe, ir.NotebookRecipe):
-            prog = self._notebook_program(self.task_run.recipe, context["params"])
-            state.notes[NOTEBOOK_SCRIPT_NOTE] = notebook_task.pod_script(self.task_run.recipe, prog, self.settings)
-            state.notes[NOTEBOOK_VERSION_NOTE] = prog.version
+            state.notes.update(self._notebook_notes(self.task_run.recipe, context["params"]))
         self._run_pod_then_result(lambda: self._start_pod("run", context, state), context, state)
 
-    def _notebook_program(self, recipe: ir.NotebookRecipe, params: Any) -> notebook.Program:
-        """The cells are picked on the worker from the project folder (the executor image has no nbformat)
-        and the arguments are the run's params; the pod runs them with its own (or the image's) Python."""
+    def _notebook_notes(self, recipe: ir.NotebookRecipe, params: Any) -> dict[str, str]:
+        """The run pod's script and the notebook's version. The cells are picked on the worker from the
+        project folder (the executor image has no nbformat) and the arguments are the run's params; the pod
+        runs them with its own (or the image's) Python."""
         folder = self.task_run.source.folder
         if folder is None:
             raise AirflowException("a notebook task needs its project folder on the worker")
         prog = notebook_task.program(recipe, project_folder=folder, workspace=folder, params=params)
         self.log.info("notebook %s, version %s", recipe.notebook, prog.version)
-        return prog
+        return {NOTEBOOK_SCRIPT_NOTE: notebook_task.pod_script(recipe, prog, self.settings),
+                NOTEBOOK_VERSION_NOTE: prog.version}
 
     def _run_pod_then_result(self, run_pod: Callable[[], None], context: Any, state: StepState) -> None:
         """Run (or finish) the run pod; then a notebook step pushes what the local backend pushes: the version
@@ -263,8 +263,7 @@ class KubernetesStepOperator(StepOperator):
         if self.task_run.source.folder:
             state.notes["project_url"] = project_url(self.task_run.source.folder, self.settings)
         if isinstance(self.task_run.recipe, ir.NotebookRecipe):  # with the params' defaults
-            prog = self._notebook_program(self.task_run.recipe, self.dag.params.dump())
-            state.notes[NOTEBOOK_SCRIPT_NOTE] = notebook_task.pod_script(self.task_run.recipe, prog, self.settings)
+            state.notes.update(self._notebook_notes(self.task_run.recipe, self.dag.params.dump()))
         job = self.pod_job(names, state, rendering=True)
         found: dict[str, Any] = {
             "step": self.plan.step,
