@@ -56,6 +56,26 @@ tasks:
 """
 
 
+# A data set with its producer, and a consumer task that reads it.
+GATES = """\
+name: gates
+dataSets:
+  - name: numbers
+    path: data/numbers
+    task:
+      name: make_numbers
+      executor: !custom
+        command: mkdir -p data/numbers && seq 1 5 > data/numbers/n.txt
+tasks:
+  - name: sum_numbers
+    executor: !custom
+      command: awk '{s += $1} END {print s}' data/numbers/n.txt > total.txt
+    dataSets: [numbers]
+    artifacts:
+      paths: [total.txt]
+"""
+
+
 def make_dag_folder(root: Path, projects: dict[str, str]) -> Path:
     """A DAG folder holding the loader file and one ame.yaml per project name."""
     root.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,8 @@ import yaml
 from airflow_taskspec.backends import k8s_names
 from airflow_taskspec.dialects.resources import is_quantity
 
+from tests.conftest import GATES
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "dags" / "examples"
 TASKSPEC = str(Path(sys.executable).parent / "taskspec")
@@ -294,3 +296,20 @@ def test_a_file_store_is_a_host_path_which_the_restricted_profile_refuses(render
     collect = next(d for d in rendered
                    if d["kind"] == "Pod" and d["metadata"]["labels"]["taskspec.io/phase"] == "collect")
     assert [v for v in restricted_violations(collect) if "hostPath" in v]
+
+
+def test_a_shared_data_set_volume_renders_valid_restricted_pods(tmp_path: Path) -> None:
+    # [taskspec] data_set_volume_claim: the consumer's executor and collect pods mount it read-only.
+    (tmp_path / "ame.yaml").write_text(GATES)
+    done = render(str(tmp_path), AIRFLOW__TASKSPEC__ARTIFACT_STORE="s3://bucket/ts",
+                  AIRFLOW__TASKSPEC__DATA_SET_VOLUME_CLAIM="taskspec-store",
+                  AIRFLOW__TASKSPEC__DATA_SET_VOLUME_PATH="store")
+    assert done.returncode == 0, done.stderr
+    pods = [d for d in yaml.safe_load_all(done.stdout) if d["kind"] == "Pod"]
+    mounting = {(p["metadata"]["labels"]["taskspec.io/task"], p["metadata"]["labels"]["taskspec.io/phase"])
+                for p in pods if any(v["name"] == "data-sets" for v in p["spec"].get("volumes") or [])}
+    assert mounting == {("sum_numbers", "run"), ("sum_numbers", "collect")}  # the producer reads none
+    for pod in pods:
+        for version in VERSIONS:
+            kubernetes_validate.validate(pod, version, strict=True)
+    assert {p["metadata"]["name"]: restricted_violations(p) for p in pods if restricted_violations(p)} == {}

@@ -280,6 +280,37 @@ def test_a_data_set_is_copied_when_asked_with_its_digests_in_the_manifest(tmp_pa
     assert workspace.read_manifest(str(ws)).files["input/a.csv"] == workspace.Entry(2, _sha(b"1\n"))
 
 
+def test_a_data_set_is_linked_into_the_stores_shared_volume_where_the_executor_mounts_it(tmp_path: Path) -> None:
+    # Kubernetes with [taskspec] data_set_volume_claim: the provision pod finds the version through the store
+    # and links the workspace path into the volume's mount path (here a folder standing for that mount).
+    _producer_run(tmp_path, {"a.csv": "1\n", "sub/b.csv": "b\n"}, succeeded=True)
+    mount = tmp_path / "mnt"
+    mount.symlink_to(tmp_path / "store", target_is_directory=True)
+    ws = tmp_path / "consumer"
+    result = phases.provision(phases.ProvisionSpec(
+        workspace=str(ws), data_sets_by_reference=False,
+        data_sets_mounted={"store": f"file://{tmp_path}/store", "path": str(mount)},
+        data_sets=[{"url": f"file://{tmp_path}/store/datasets/p/ds", "path": "input"}]), **QUIET)
+    version = result["data_sets"][0]["version"]
+    assert result["data_sets"][0]["linked"] is True and result["data_sets"][0]["files"] == 2
+    assert os.readlink(ws / "input") == f"{mount}/datasets/p/ds/{version}/files"  # no copy
+    assert (ws / "input" / "sub" / "b.csv").read_text() == "b\n"
+    assert workspace.read_manifest(str(ws)).linked == ["input"] and workspace.read_manifest(str(ws)).files == {}
+    collected = phases.collect(phases.CollectSpec(workspace=str(ws), artifact_url=f"file://{tmp_path}/out",
+                                                  save_changed_files=True), **QUIET)
+    assert collected["artifacts"] == []
+
+
+def test_a_data_set_outside_the_mounted_store_is_still_copied(tmp_path: Path) -> None:
+    _producer_run(tmp_path, {"a.csv": "1\n"}, succeeded=True)
+    ws = tmp_path / "consumer"
+    phases.provision(phases.ProvisionSpec(
+        workspace=str(ws), data_sets_by_reference=False,
+        data_sets_mounted={"store": f"file://{tmp_path}/elsewhere", "path": "/taskspec/store"},
+        data_sets=[{"url": f"file://{tmp_path}/store/datasets/p/ds", "path": "input"}]), **QUIET)
+    assert not os.path.islink(ws / "input") and (ws / "input" / "a.csv").read_text() == "1\n"
+
+
 def test_staging_a_data_set_without_a_complete_version_says_so(tmp_path: Path) -> None:
     (tmp_path / "store" / "datasets" / "p" / "ds" / "v000001-abcd" / "files").mkdir(parents=True)
     with pytest.raises(datasets.DataSetMissing, match="has no complete version"):

@@ -65,6 +65,13 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
                              "`memory`."),
     "artifact_secret": ("string", "", "Kubernetes: Secret whose keys become the environment of provision and "
                         "collect pods (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for an s3:// store)."),
+    "data_set_volume_claim": ("string", "", "Kubernetes: PVC (ReadOnlyMany or ReadWriteMany) that holds the "
+                              "artifact store's files, so data sets are read by reference: executor and collect "
+                              "pods mount it read-only and each data-set path of the workspace is a link into "
+                              "it, instead of a copy the provision pod streams in. Empty: data sets are copied."),
+    "data_set_volume_path": ("string", "", "Kubernetes: folder inside data_set_volume_claim that is the artifact "
+                             "store's root (the one holding `datasets/`), relative, without `..`. Empty: the "
+                             "volume's root."),
     "pod_poll_interval": ("float", "2", "Kubernetes: seconds between pod status checks while a pod starts and runs."),
     "peach_task_timeout": ("integer", "3600", "PEACH: execution_timeout (seconds) of each task of an "
                            "organisation's loop (DAG peach.<codops>)."),
@@ -171,6 +178,8 @@ class Settings:
     default_memory_request: str = "256Mi"
     default_memory_limit: str = "1Gi"
     data_set_versions: int = 3
+    data_set_volume_claim: str = ""
+    data_set_volume_path: str = ""
 
 
 class ConfigError(ValueError):
@@ -234,6 +243,7 @@ def settings() -> Settings:
         "artifact_store": read["artifact_store"] or "file://" + os.path.join(home, "store"),
         "env_passthrough": tuple(name.strip() for name in get("env_passthrough").split(",") if name.strip()),
         "data_set_versions": _at_least_one("data_set_versions"),
+        "data_set_volume_path": _relative_path("data_set_volume_path"),
     })
 
 
@@ -252,6 +262,15 @@ def _option(name: str) -> Any:
     if kind == "boolean":
         return _flag(name)
     return get(name)
+
+
+def _relative_path(name: str) -> str:
+    """A folder inside a volume (a volumeMount's subPath): relative and without ``..``."""
+    raw = get(name).strip()
+    if raw.startswith("/") or ".." in raw.split("/"):
+        raise ConfigError(f"[{SECTION}] {name} = {raw!r} must be a relative path inside the volume, without "
+                          f"'..' (e.g. taskspec/store); {_where(name)}")
+    return raw.rstrip("/")
 
 
 def _at_least_one(name: str) -> int:

@@ -163,6 +163,17 @@ def test_a_provision_failure_runs_nothing_after_it_but_cleanup(core: FakeCore) -
     assert core.pvcs == {} and core.pods == {}
 
 
+def test_an_invalid_typed_value_fails_the_step_before_its_pvc_or_any_pod(core: FakeCore) -> None:
+    # A run created around Airflow's own param validation (e.g. a conf that bypassed the form) still stops here.
+    tiles = ir.Param(name="tiles", type=ir.ParamType.INTEGER, default="4", maximum=16)
+    op = step(core, inputs=(ir.TaskInput(name="tiles", param=tiles),))
+    with pytest.raises(AirflowException, match="bad input for this run: .*17 is greater than the maximum of 16"):
+        op.execute({**context(), "params": {"tiles": 17}})
+    assert ("create-pvc", claim(1)) not in core.calls
+    assert op.spawned == []  # type: ignore[attr-defined]
+    assert core.pods == {} and core.pvcs == {}
+
+
 def test_a_phase_with_nothing_to_do_spawns_no_pod(core: FakeCore) -> None:
     # The image carries the project, no earlier step, nothing saved: only the executor pod.
     op = step(core, artifacts=ir.Artifacts())

@@ -6,7 +6,8 @@
 
 The kubelet moves every pod Pending -> Running -> done according to ``behaviour(pod) -> str``:
 ``succeed``, ``fail:CODE``, ``oom``, ``imagepull``, ``unschedulable`` or ``hang`` (Running until deleted).
-kmock ignores label selectors: one server per test.
+A pod's log is ``logs(pod) -> str`` (one line by default), served with a timestamp on each line as the API
+server does for ``timestamps=true``. kmock ignores label selectors: one server per test.
 
 Run as a script, this file runs ``dag.test()`` of one DAG from a DAG folder in a fresh process (Airflow
 reads its configuration at import) and prints the task states as the last line (JSON).
@@ -24,7 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
-LOG_LINE = b"2026-01-01T00:00:00.000000000Z hello from the fake pod\n"
+LOG_TEXT = "hello from the fake pod\n"
+LOG_STAMP = "2026-01-01T00:00:00.000000000Z "
+
+
+def _stamped(text: str) -> bytes:
+    return "".join(LOG_STAMP + line + "\n" for line in text.splitlines()).encode()
 
 
 def _now() -> str:
@@ -112,8 +118,10 @@ class FakeCluster:
         behaviour: Callable[[dict[str, Any]], str] = lambda pod: "succeed",
         kubeconfig_dir: str | None = None,
         tick: float = 0.2,
+        logs: Callable[[dict[str, Any]], str] = lambda pod: LOG_TEXT,
     ) -> None:
         self.behaviour = behaviour
+        self.logs = logs
         self.tick = tick
         self.kubeconfig_dir = kubeconfig_dir
         self.kubeconfig = ""
@@ -187,13 +195,22 @@ class FakeCluster:
         self._stop = asyncio.Event()
         async with Emulator() as k, kmock.Server(k) as server:
             k.resources.load_bundled()
-            k["get /api/v1/namespaces/*/pods/*/log"] << LOG_LINE
+            k["get /api/v1/namespaces/*/pods/*/log"] << (lambda request: self._log_of(k, request))
             self._emulator = k
             self.url = str(server.url).rstrip("/")
             kubelet = asyncio.create_task(self._kubelet(k))
             self._ready.set()
             await self._stop.wait()
             kubelet.cancel()
+
+    def _log_of(self, k: Any, request: Any) -> bytes:
+        """The log of the pod named in ``/api/v1/namespaces/NS/pods/NAME/log``."""
+        parts = request.url.path.strip("/").split("/")
+        namespace, name = parts[3], parts[5]
+        for (res, ns, pod_name), obj in list(k.objects.items()):
+            if getattr(res, "plural", None) == "pods" and (ns, pod_name) == (namespace, name):
+                return _stamped(self.logs(obj.raw))
+        return b""
 
     async def _kubelet(self, k: Any) -> None:
         stages: dict[Any, int] = {}

@@ -22,6 +22,11 @@ def _values(run: ir.TaskRun, context: Any) -> list[tuple[ir.TaskInput, ir.Param,
     return [(i, i.param, given.get(i.param.name, default_value(i.param))) for i in run.inputs if i.param is not None]
 
 
+def check_inputs(run: ir.TaskRun, context: Any) -> None:
+    """Fail with every problem of this run's typed values before the step makes anything (a workspace, a PVC)."""
+    _values(run, context)
+
+
 def input_staging(run: ir.TaskRun, context: Any) -> list[dict[str, Any]]:
     """ProvisionSpec.inputs for this run (runtime.inputs says what each entry means)."""
     staged: list[dict[str, Any]] = [

@@ -21,12 +21,16 @@ from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
 from kubernetes.client import ApiClient, ApiException
 from kubernetes.client import models as k8s
 
-from .. import ir
+from .. import ir, recipes
 from ..config import Settings
 from . import StepPlan, k8s_failures, k8s_names, k8s_pods, notebook_task
 from .step import RESUME_KEY, RunNames
 from .inputs import input_env, input_staging
 from .storage import data_set_publishing, data_set_staging, store_options
+
+
+NOTEBOOK_LOG_TAIL_LINES = 20
+"""How much of a notebook pod's log end is read back for its result line (the script's last line)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,12 @@ class PhasePod(KubernetesPodOperator):
         """Set image, command, env, volumes... on ``self`` (subclasses)."""
         raise NotImplementedError
 
+    def mount_data_sets(self) -> None:
+        """The shared data-set volume, read-only, where the workspace's data-set links point."""
+        for volume, mount in k8s_pods.data_set_volume(self.job.task_run, self.job.settings):
+            self.volumes.append(volume)
+            self.volume_mounts.append(mount)
+
     def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
         job = self.job
         volume, mount = k8s_pods.workspace_volume(job.claim)
@@ -138,11 +148,15 @@ class PhasePod(KubernetesPodOperator):
         self._last_pod = remote_pod
         target = remote_pod or pod
         if target is not None and target.metadata is not None:
+            self.before_deletion(target.metadata.name, target.metadata.namespace)
             try:
                 self._last_pod = self.client.read_namespaced_pod(target.metadata.name, target.metadata.namespace)
             except ApiException as exc:  # best effort; the status we had is still useful
                 self.log.debug("could not re-read pod %s: %s", target.metadata.name, exc)
         super().cleanup(pod=pod, remote_pod=remote_pod, xcom_result=xcom_result, context=context)
+
+    def before_deletion(self, name: str, namespace: str) -> None:
+        """What a phase reads from its finished pod before the provider deletes it (subclasses)."""
 
     def failure_line(self, error: BaseException) -> str:
         pod = ApiClient().sanitize_for_serialization(self._last_pod) if self._last_pod is not None else None
@@ -194,8 +208,10 @@ class ProvisionPod(FilerPod):
             "upstream_outputs": job.names.earlier_outputs(job.plan),
             "data_sets": data_set_staging(job.task_run, job.settings),
             "store_options": self.pod_store_options(),
-            # The executor pod does not mount the store, so a link would dangle there: copy.
+            # The executor pod does not mount the store, so a link would dangle there: copy, unless the
+            # store's shared volume is mounted into it (data_set_volume_claim): then link into that.
             "data_sets_by_reference": False,
+            **k8s_pods.data_sets_mounted(job.task_run, job.settings),
             "inputs": input_staging(job.task_run, {"params": job.params}),  # rendered: the defaults
         }
         self.cmds = k8s_pods.filer_command("provision", spec)
@@ -230,7 +246,34 @@ class RunPod(PhasePod):
         )
         self.container_resources = k8s_pods.run_resources(run, job.settings)
         self.annotations = k8s_pods.vault_annotations(run, job.settings)
+        self.mount_data_sets()
         self.active_deadline_seconds = run.timeout_seconds
+
+    notebook_record: dict[str, Any] | None = None
+    """A notebook step's result record, read back from the pod's log before the pod is deleted."""
+
+    def before_deletion(self, name: str, namespace: str) -> None:
+        if isinstance(self.job.task_run.recipe, ir.NotebookRecipe):
+            self.notebook_record = self._read_notebook_record(name, namespace)
+
+    def _read_notebook_record(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """The script prints the record as its last line (``recipes.RESULT_MARKER``); the log is read again
+        here, as the pod operator streams it to the task log without keeping it."""
+        try:
+            # Raw bytes: the client's "str" answer would be the repr of the bytes.
+            response = self.client.read_namespaced_pod_log(name, namespace, container=self.base_container_name,
+                                                           tail_lines=NOTEBOOK_LOG_TAIL_LINES,
+                                                           _preload_content=False)
+            text = response.data.decode("utf-8", errors="replace")
+            response.release_conn()
+        except ApiException as exc:
+            self.log.warning("could not read the log of pod %s for the notebook's result: %s", name, exc)
+            return None
+        try:
+            return recipes.notebook_result(text.splitlines())
+        except ValueError as exc:  # a cut or garbled line
+            self.log.warning("the notebook's result line in the log of pod %s is not JSON: %s", name, exc)
+            return None
 
 
 class CollectPod(FilerPod):
@@ -241,6 +284,7 @@ class CollectPod(FilerPod):
     def configure(self) -> None:
         job = self.job
         self.filer_volumes()
+        self.mount_data_sets()  # the links in the workspace resolve here too
         spec = {
             "workspace": k8s_pods.WORKSPACE,
             "artifact_url": job.names.artifact_url,

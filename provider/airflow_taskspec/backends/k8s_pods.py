@@ -21,6 +21,9 @@ from . import k8s_names, secrets
 WORKSPACE = "/workspace"
 WORKSPACE_VOLUME = "workspace"
 STORE_VOLUME = "artifact-store"
+DATA_SET_VOLUME = "data-sets"
+DATA_SET_MOUNT = "/taskspec/store"
+"""Where ``[taskspec] data_set_volume_claim`` (the artifact store's root in it) is mounted, read-only."""
 VAULT_DIR = "/vault/secrets"
 
 
@@ -217,6 +220,35 @@ def store_volume(settings: Settings) -> list[tuple[k8s.V1Volume, k8s.V1VolumeMou
             k8s.V1VolumeMount(name=STORE_VOLUME, mount_path=path),
         )
     ]
+
+
+def reads_data_sets_by_volume(run: ir.TaskRun, settings: Settings) -> bool:
+    return bool(settings.data_set_volume_claim) and bool(run.data_sets)
+
+
+def data_set_volume(run: ir.TaskRun, settings: Settings) -> list[tuple[k8s.V1Volume, k8s.V1VolumeMount]]:
+    """The shared volume holding the store's data sets, read-only at DATA_SET_MOUNT, for a step that reads
+    data sets while ``data_set_volume_claim`` is set; the workspace's data-set paths are links into it."""
+    if not reads_data_sets_by_volume(run, settings):
+        return []
+    claim = settings.data_set_volume_claim
+    return [
+        (
+            k8s.V1Volume(
+                name=DATA_SET_VOLUME,
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim, read_only=True),
+            ),
+            k8s.V1VolumeMount(name=DATA_SET_VOLUME, mount_path=DATA_SET_MOUNT, read_only=True,
+                              sub_path=settings.data_set_volume_path or None),
+        )
+    ]
+
+
+def data_sets_mounted(run: ir.TaskRun, settings: Settings) -> dict[str, Any]:
+    """The provision spec's keys for linking data sets into the shared volume (none when it is not used)."""
+    if not reads_data_sets_by_volume(run, settings):
+        return {}
+    return {"data_sets_mounted": {"store": settings.artifact_store, "path": DATA_SET_MOUNT}}
 
 
 def filer_command(action: str, spec: dict[str, Any], result_url: str | None = None) -> list[str]:

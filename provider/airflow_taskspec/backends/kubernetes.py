@@ -17,9 +17,10 @@ from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout, TaskDef
 
 from .. import ir
 from ..config import Settings
-from ..runtime import layout, store, workspace
+from ..runtime import layout, notebook, store, workspace
 from . import StepPlan, k8s_names, k8s_pods, notebook_task
-from .step import STOPPED, TIMEOUT, RunNames, RunTeardownOperator, StepOperator, StepState
+from .inputs import check_inputs
+from .step import RESULT_NOTE, STOPPED, TIMEOUT, RunNames, RunTeardownOperator, StepOperator, StepState
 
 if TYPE_CHECKING:
     from .k8s_phase_pods import PhasePod, PodJob
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 RENDER_RUN_ID = "render"
 NOTEBOOK_SCRIPT_NOTE = "notebook_script"
 """``StepState.notes`` key of a notebook step's run script (made once with the run's params, kept over deferrals)."""
+NOTEBOOK_VERSION_NOTE = "notebook_version"
+"""``StepState.notes`` key of the version of the notebook the run script was made from."""
 
 
 def upload_project(folder: str, settings: Settings) -> str:
@@ -96,6 +99,7 @@ class KubernetesStepOperator(StepOperator):
     # --- the phases ---
 
     def phase_workspace(self, context: Any, state: StepState) -> None:
+        check_inputs(self.task_run, context)  # a run created around Airflow's own validation: no PVC, no pod
         names = self._names = self.names(context)
         core = self.core()
         # A new try (retry, clear) starts fresh: what earlier tries of this step left goes first.
@@ -123,18 +127,47 @@ class KubernetesStepOperator(StepOperator):
 
     def phase_run(self, context: Any, state: StepState) -> None:
         if isinstance(self.task_run.recipe, ir.NotebookRecipe):
-            state.notes[NOTEBOOK_SCRIPT_NOTE] = self._notebook_script(self.task_run.recipe, context["params"])
-        self._start_pod("run", context, state)
+            state.notes.update(self._notebook_notes(self.task_run.recipe, context["params"]))
+        self._run_pod_then_result(lambda: self._start_pod("run", context, state), context, state)
 
-    def _notebook_script(self, recipe: ir.NotebookRecipe, params: Any) -> str:
-        """The cells are picked on the worker from the project folder (the executor image has no nbformat)
-        and the arguments are the run's params; the pod runs the result with its own (or the image's) Python."""
+    def _notebook_notes(self, recipe: ir.NotebookRecipe, params: Any) -> dict[str, str]:
+        """The run pod's script and the notebook's version. The cells are picked on the worker from the
+        project folder (the executor image has no nbformat) and the arguments are the run's params; the pod
+        runs them with its own (or the image's) Python."""
         folder = self.task_run.source.folder
         if folder is None:
             raise AirflowException("a notebook task needs its project folder on the worker")
         prog = notebook_task.program(recipe, project_folder=folder, workspace=folder, params=params)
         self.log.info("notebook %s, version %s", recipe.notebook, prog.version)
-        return notebook_task.pod_script(recipe, prog, self.settings)
+        return {NOTEBOOK_SCRIPT_NOTE: notebook_task.pod_script(recipe, prog, self.settings),
+                NOTEBOOK_VERSION_NOTE: prog.version}
+
+    def _run_pod_then_result(self, run_pod: Callable[[], None], context: Any, state: StepState) -> None:
+        """Run (or finish) the run pod; then a notebook step pushes what the local backend pushes: the version
+        (also after a failure) as XCom ``notebook_version`` and the method's result as the step's
+        ``return_value``, read back from the pod's log."""
+        try:
+            run_pod()
+        except TaskDeferred:
+            raise
+        except BaseException:
+            self._notebook_outcome(context, state, pod_succeeded=False)
+            raise
+        self._notebook_outcome(context, state, pod_succeeded=True)
+
+    def _notebook_outcome(self, context: Any, state: StepState, *, pod_succeeded: bool) -> None:
+        if not isinstance(self.task_run.recipe, ir.NotebookRecipe):
+            return
+        context["ti"].xcom_push(key=notebook_task.VERSION_XCOM_KEY, value=state.notes.get(NOTEBOOK_VERSION_NOTE))
+        if not pod_succeeded:
+            return  # ``explain`` names the notebook's error
+        outcome = notebook.outcome(0, self._notebook_record())
+        if not outcome.ok:
+            raise AirflowException(outcome.error.splitlines()[0] if outcome.error else "the notebook task failed")
+        state.notes[RESULT_NOTE] = outcome.result
+
+    def _notebook_record(self) -> dict[str, Any] | None:
+        return getattr(self._pod, "notebook_record", None)
 
     def phase_collect(self, context: Any, state: StepState) -> None:
         self._start_pod("collect", context, state)
@@ -162,7 +195,10 @@ class KubernetesStepOperator(StepOperator):
         names = self._names = self.names(context)
         pod = self._pod = self.phase_pod(phase, self.pod_job(names, state))
         try:
-            pod.finish(context, event)
+            if phase == "run":
+                self._run_pod_then_result(lambda: pod.finish(context, event), context, state)
+            else:
+                pod.finish(context, event)
         except TaskDeferred as deferred:  # the provider re-defers, e.g. on a trigger error while the pod runs
             raise self._defer_step(deferred, phase, context, state) from None
         except Exception as exc:
@@ -205,6 +241,9 @@ class KubernetesStepOperator(StepOperator):
         deepest = exc
         while deepest.__cause__ or deepest.__context__:
             deepest = deepest.__cause__ or deepest.__context__  # type: ignore[assignment]
+        record = self._notebook_record() if phase == "run" else None
+        if record is not None and record.get("status") != "ok":  # the notebook's own error, as locally
+            return notebook.outcome(1, record).error.splitlines()[0]
         return self._pod.failure_line(deepest)
 
     def stop_now(self) -> None:
@@ -224,7 +263,7 @@ class KubernetesStepOperator(StepOperator):
         if self.task_run.source.folder:
             state.notes["project_url"] = project_url(self.task_run.source.folder, self.settings)
         if isinstance(self.task_run.recipe, ir.NotebookRecipe):  # with the params' defaults
-            state.notes[NOTEBOOK_SCRIPT_NOTE] = self._notebook_script(self.task_run.recipe, self.dag.params.dump())
+            state.notes.update(self._notebook_notes(self.task_run.recipe, self.dag.params.dump()))
         job = self.pod_job(names, state, rendering=True)
         found: dict[str, Any] = {
             "step": self.plan.step,

@@ -102,9 +102,26 @@ class Staged:
     records: tuple[publish.FileRecord, ...]
 
 
+@dataclass(frozen=True)
+class Mounted:
+    """The artifact store as another process sees it: the folder ``path`` holds what ``store`` (a URL) holds
+    (on Kubernetes, a shared volume mounted into the executor pod). Links made from it resolve there only."""
+
+    store: str
+    path: str
+
+    def folder_of(self, url: str) -> str | None:
+        """Where a store URL's files are under ``path``; None: not inside the store."""
+        root = self.store.rstrip("/") + "/"
+        if not url.startswith(root):
+            return None
+        return os.path.join(self.path, url[len(root):])
+
+
 def stage(data_set: Location, workspace_root: str, path: str, by_reference: bool = True,
-          log: Log | None = None) -> Staged:
-    """Make the latest version of ``data_set`` appear at ``workspace_root/path``."""
+          log: Log | None = None, mounted: Mounted | None = None) -> Staged:
+    """Make the latest version of ``data_set`` appear at ``workspace_root/path``: linked into ``mounted``
+    when given (the version is found through the store; the links resolve where the volume is mounted)."""
     found = latest(data_set)
     if found is None:
         raise DataSetMissing(
@@ -113,8 +130,12 @@ def stage(data_set: Location, workspace_root: str, path: str, by_reference: bool
     version, manifest = found
     target = os.path.join(workspace_root, path)
     files = data_set.child(version.name, publish.FILES)
+    files_elsewhere = mounted.folder_of(files.url) if mounted is not None else None
     if not manifest.files:  # an empty version: an empty folder, not a dangling link
         os.makedirs(target, exist_ok=True)
+    elif files_elsewhere is not None:
+        _link(files_elsewhere, target, [r.path for r in manifest.files])
+        return Staged(version.name, len(manifest.files), True, manifest.files)
     elif by_reference and data_set.is_local:
         _link(files.path, target, [r.path for r in manifest.files])
         return Staged(version.name, len(manifest.files), True, manifest.files)

@@ -225,6 +225,14 @@ def finish(process: subprocess.Popen[bytes], workspace: str, log: Callable[[str]
         with open(os.path.join(workspace, RESULT_FILE), encoding="utf-8") as fh:
             record = json.load(fh)
     except (FileNotFoundError, json.JSONDecodeError):
+        record = None
+    return outcome(code, record)
+
+
+def outcome(code: int, record: dict[str, Any] | None) -> Outcome:
+    """The outcome of an execution from its exit code and the result record it wrote (None: it wrote none);
+    the same for a local child and an executor pod (whose record comes back in its log)."""
+    if record is None:
         return Outcome(code, error=f"the notebook process exited with code {code} before reporting a result")
     if record.get("status") != "ok":
         return Outcome(code or 1, error=str(record.get("error", "")))

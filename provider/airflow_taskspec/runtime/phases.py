@@ -26,6 +26,9 @@ class ProvisionSpec:
     store_options: dict[str, Any] = field(default_factory=dict)
     data_sets_by_reference: bool = True  # link instead of copy where the store is a folder this process sees
     inputs: list[dict[str, Any]] = field(default_factory=list)  # see runtime.inputs: url/content/typed value
+    # {"store": URL, "path": folder}: the store as the executor sees it (a shared volume); data sets are
+    # linked there instead of copied. Absent from the spec unless set, so older filer images keep working.
+    data_sets_mounted: dict[str, str] | None = None
 
 
 @dataclass
@@ -64,8 +67,9 @@ def provision(spec: ProvisionSpec, log: Any = print, fs: AbstractFileSystem | No
         log(f"provision: input {item['name']} -> {item['path']} ({item['files']} files)")
     manifest = workspace.snapshot(spec.workspace)
     used = []
+    mounted = datasets.Mounted(**spec.data_sets_mounted) if spec.data_sets_mounted else None
     for ds in spec.data_sets:
-        got = datasets.stage(at(ds["url"]), spec.workspace, ds["path"], spec.data_sets_by_reference, log)
+        got = datasets.stage(at(ds["url"]), spec.workspace, ds["path"], spec.data_sets_by_reference, log, mounted)
         how = "linked read-only" if got.linked else "copied"
         log(f"provision: data set {ds['url']} version {got.version} -> {ds['path']} ({got.files} files, {how})")
         if got.linked:
