@@ -70,15 +70,14 @@ def test_a_folder_without_spec_files(command: str, tmp_path: Path) -> None:
                           str(tmp_path))
 
 
-@pytest.mark.parametrize("command", [["list", str(EXAMPLES)], ["schema", "ame"]])
-def test_a_reader_that_closes_the_pipe_early_gets_no_error_message(command: list[str]) -> None:
-    """`taskspec list dags | head -1`: the first line arrives, and nothing about a broken pipe is printed."""
+@pytest.mark.parametrize("command", [["list", str(EXAMPLES)], ["schema", "peach"]])
+def test_a_reader_that_went_away_gets_no_error_message(command: list[str]) -> None:
+    """`taskspec list dags | head -1`: once the reader has closed the pipe, nothing about a broken pipe is
+    printed and the exit status is SIGPIPE's, as `cat` gives. The read end is closed before the command writes
+    anything, so its first write fails whatever the size of the output."""
     proc = subprocess.Popen([str(BIN / "taskspec"), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
-    first = proc.stdout.readline()
     proc.stdout.close()
     status = proc.wait(timeout=120)
-    stderr = proc.stderr.read().decode()
-    assert first.strip(), "the reader got no first line"
-    assert stderr == "", stderr
+    assert proc.stderr.read().decode() == ""
     assert status == 141
