@@ -35,6 +35,7 @@ from .. import ir
 from ..config import Settings
 from ..runtime import layout
 from . import StepPlan, data_sets
+from .links import StepArtifactStoreLink, StepOutputsLink
 
 PHASES = ("workspace", "provision", "run", "collect", "cleanup")
 RESULT_NOTE = "result"
@@ -144,6 +145,8 @@ class StepOperator(BaseOperator):
     # User text (commands, env values) must never go through Jinja: nothing here is templated.
     template_fields: Sequence[str] = ()
     ui_color = "#dbeafe"
+    # Where a user finds what a try saved, from the task instance's page (links.py).
+    operator_extra_links = (StepOutputsLink(), StepArtifactStoreLink())
 
     # Run-time state, set when the step runs (class defaults keep the constructor cheap: a DAG folder of
     # thousands of steps builds one of these per step at every parse).
