@@ -20,6 +20,7 @@ from airflow_server import AirflowServer
 from browser import AirflowBrowser
 
 from tests.conftest import REPO, make_dag_folder
+from tests.integration.test_local_pipeline import SECRETIVE  # prints the secret the command gets
 
 pytestmark = pytest.mark.integration
 
@@ -33,19 +34,6 @@ tasks:
       paths: [out/result.txt, out/notes.txt]
 """
 
-SECRETIVE = """\
-name: secretive
-tasks:
-  - name: reads
-    secrets:
-      - !ame
-        key: db_login
-        injectAs: DB_LOGIN
-    executor: !custom
-      command: echo "got:$DB_LOGIN"; printf %s "$DB_LOGIN" > seen.txt
-    artifacts:
-      paths: [seen.txt]
-"""
 SECRET = "plain-value-7c1e0b"  # nothing in its name or value looks sensitive to Airflow's own heuristics
 
 LINKS = ("Outputs (manifest)", "Artifact store")
