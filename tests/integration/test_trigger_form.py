@@ -83,7 +83,7 @@ def _trigger_form_rows(browser: AirflowBrowser, shot: Path) -> dict[str, Any]:
     for folded in dialog.locator("button[aria-expanded=false]").all():  # unfold the parameters' section
         if "Run Parameters" in folded.inner_text():
             folded.click()
-    dialog.get_by_text("threshold", exact=True).wait_for(timeout=30_000)
+    dialog.locator("label", has_text="threshold").first.wait_for(timeout=30_000)
     deadline = time.monotonic() + 30
     while True:  # the array's editor fills in after the dialog opens
         rows = dict(page.evaluate(ROWS_JS))
