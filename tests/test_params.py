@@ -132,3 +132,16 @@ def test_null_for_a_defaulted_parameter_means_its_default_and_bounds_still_hold(
         "parameter 'r': None is not of type 'integer'"]
     assert params.check(compiled.workflows[0].params, {"x": 1.5, "r": 1}) == [
         "parameter 'x': 1.5 is greater than the maximum of 1"]
+
+
+def test_a_step_gets_the_default_for_a_field_the_form_left_empty(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from airflow.sdk import DAG
+    from airflow_taskspec.backends.step import _defaults_for_empty_params
+
+    compiled = _compile(tmp_path, INPUTS)
+    dag = DAG("d", params=params.airflow_params(compiled.workflows[0].params), schedule=None)
+    context: dict[str, Any] = {"params": {"n": None, "a": None, "r": 4, "x": 0.25}}  # the task's context
+    _defaults_for_empty_params(context, SimpleNamespace(dag=dag))
+    assert {k: context["params"][k] for k in ("n", "a", "r", "x")} == {"n": 3, "a": [1, 2], "r": 4, "x": 0.25}
