@@ -58,6 +58,10 @@ if not cfg.get("api_auth", "jwt_secret", fallback=""):
     import secrets
     # Without one shared secret each component signs its own tokens and the others reject them.
     wanted["api_auth"] = {"jwt_secret": secrets.token_urlsafe(32)}
+parsing = configparser.ConfigParser(interpolation=None)
+parsing.read("$repo/scripts/airflow-parsing.cfg")
+for section in parsing.sections():
+    wanted.setdefault(section, {}).update(parsing[section])
 for section, options in wanted.items():
     if not cfg.has_section(section):
         cfg.add_section(section)

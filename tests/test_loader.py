@@ -89,3 +89,39 @@ def test_airflowignore_hides_a_project_from_the_loader(tmp_path: Path) -> None:
     (folder / ".airflowignore").write_text("hidden/\n")
     assert [d.dag_id for d in load_dags(str(folder), {})] == ["project1.step"]
     shutil.rmtree(folder / "hidden")
+
+
+def test_the_parse_that_fixes_the_last_broken_file_writes_the_placeholder_resolved_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow drops a DAG a file stopped producing only at a later cleanup scan; the fixing parse itself
+    replaces the broken state (broken_files.py), and the parse after it no longer has the placeholder."""
+    from airflow_taskspec.broken_files import RESOLVED_DISPLAY_NAME
+
+    monkeypatch.setenv("TASKSPEC_COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_dag_folder(tmp_path / "dags", {"one": GOOD.format(n=1), "b": BROKEN})
+    broken = {d.dag_id: d for d in load_dags(str(folder), {})}
+    assert "1 spec file(s) failed" in broken[BROKEN_FILES_DAG_ID].dag_display_name
+
+    (folder / "b" / "ame.yaml").write_text(GOOD.format(n=2))
+    fixed = {d.dag_id: d for d in load_dags(str(folder), {})}
+    assert set(fixed) == {"project1.step", "project2.step", BROKEN_FILES_DAG_ID}
+    resolved = fixed[BROKEN_FILES_DAG_ID]
+    assert resolved.dag_display_name == RESOLVED_DISPLAY_NAME
+    assert "taskspec-error" not in resolved.tags and "failed" not in (resolved.doc_md or "")
+    resolved.get_task("report_errors").execute({})  # running it succeeds: nothing is broken
+
+    assert sorted(d.dag_id for d in load_dags(str(folder), {})) == ["project1.step", "project2.step"]
+
+
+def test_a_worker_running_the_resolved_entry_builds_it_and_leaves_the_marker_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASKSPEC_COMPILE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_dag_folder(tmp_path / "dags", {"b": BROKEN})
+    load_dags(str(folder), {})
+    (folder / "b" / "ame.yaml").write_text(GOOD.format(n=2))
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", BROKEN_FILES_DAG_ID)
+    assert [d.dag_id for d in load_dags(str(folder), {})] == [BROKEN_FILES_DAG_ID]
+    monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID")
+    assert BROKEN_FILES_DAG_ID in {d.dag_id for d in load_dags(str(folder), {})}  # the DAG processor's turn

@@ -110,3 +110,38 @@ def test_inline_and_url_inputs_and_outputs_reach_the_ir(tmp_path: Path) -> None:
     assert run.inputs == (ir.TaskInput("notes", path="notes.txt", content="hi"),
                           ir.TaskInput("img", path="data/img", url="s3://b/img/"))
     assert compiled.workflows[0].params == ()
+
+
+def test_only_a_parameter_without_default_that_must_be_given_is_required_in_the_trigger_form(tmp_path: Path) -> None:
+    """Airflow's form marks a field required unless its schema type lists "null" (isParamRequired.tsx)."""
+    built = _params(tmp_path)
+    nullable = {k for k, p in built.items() if isinstance(p.schema.get("type"), list) and "null" in p.schema["type"]}
+    assert nullable == {"n", "x", "s", "b", "f", "a"}  # e (an enumeration) has no type: the form never requires it
+    assert built["r"].schema["type"] == "integer"
+    assert built["a"].schema["type"][0] == "array"  # the form picks the widget by the first non-null type
+
+
+def test_null_for_a_defaulted_parameter_means_its_default_and_bounds_still_hold(tmp_path: Path) -> None:
+    compiled = _compile(tmp_path, INPUTS)
+    specs = {p.name: p for p in compiled.workflows[0].params}
+    assert params.given_value(specs["a"], {"a": None}) == [1, 2]
+    assert params.given_value(specs["n"], {}) == 3
+    assert params.given_value(specs["n"], {"n": 7}) == 7
+    assert params.check(compiled.workflows[0].params, {"n": None, "a": None, "r": 1}) == []
+    assert params.check(compiled.workflows[0].params, {"r": None}) == [
+        "parameter 'r': None is not of type 'integer'"]
+    assert params.check(compiled.workflows[0].params, {"x": 1.5, "r": 1}) == [
+        "parameter 'x': 1.5 is greater than the maximum of 1"]
+
+
+def test_a_step_gets_the_default_for_a_field_the_form_left_empty(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from airflow.sdk import DAG
+    from airflow_taskspec.backends.step import _defaults_for_empty_params
+
+    compiled = _compile(tmp_path, INPUTS)
+    dag = DAG("d", params=params.airflow_params(compiled.workflows[0].params), schedule=None)
+    context: dict[str, Any] = {"params": {"n": None, "a": None, "r": 4, "x": 0.25}}  # the task's context
+    _defaults_for_empty_params(context, SimpleNamespace(dag=dag))
+    assert {k: context["params"][k] for k in ("n", "a", "r", "x")} == {"n": 3, "a": [1, 2], "r": 4, "x": 0.25}

@@ -32,3 +32,14 @@ def test_environment_overrides_config(monkeypatch) -> None:  # type: ignore[no-u
     monkeypatch.setenv("AIRFLOW__TASKSPEC__NODE_SELECTOR", '{"pool": "gpu"}')
     s = config.settings()
     assert s.backend == "kubernetes" and s.node_selector == {"pool": "gpu"}
+
+
+def test_the_step_operators_extra_links_are_registered_with_airflow() -> None:
+    from airflow_taskspec.backends.links import LINKS
+    from airflow_taskspec.backends.step import StepOperator
+
+    assert {type(link) for link in StepOperator.operator_extra_links} == set(LINKS)
+    out = subprocess.run([str(BIN / "airflow"), "providers", "links"], capture_output=True, text=True,
+                         check=True).stdout
+    for link in LINKS:
+        assert f"{link.__module__}.{link.__name__}" in out, out

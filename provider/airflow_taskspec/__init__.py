@@ -18,4 +18,8 @@ def get_provider_info() -> dict[str, Any]:
         "or on the local machine.",
         "versions": [__version__],
         "config": provider_config_section(),
+        "extra-links": [
+            "airflow_taskspec.backends.links.StepOutputsLink",
+            "airflow_taskspec.backends.links.StepArtifactStoreLink",
+        ],
     }

@@ -1,5 +1,15 @@
 """The broken-files DAG: one placeholder DAG, beside the loader, that lists every spec file that failed to
-compile (file:line:column and the fix) where a user looks, and fails with the same errors when run."""
+compile (file:line:column and the fix) where a user looks, and fails with the same errors when run.
+
+Going away when the files are fixed: Airflow removes a DAG that a file stopped producing only at a later
+cleanup scan (``[dag_processor] stale_dag_threshold`` after that file's last parse), never in the parse itself,
+and an import error cannot carry our errors (one reported for the loader file marks every DAG of that file
+stale at once). So the parse that finds no broken file any more, and brings the fixed DAGs back, rewrites the
+placeholder in the same database write as a "resolved" entry (no error, no ``taskspec-error`` tag), and the
+parse after it drops the entry; ``make run`` sets ``stale_dag_threshold = 0`` so Airflow deactivates it at
+its next cleanup scan (``parsing_cleanup_interval``, 1 s) instead of 50 s later. Whether the last parse had
+broken files is a marker file in the compile-cache folder (``BrokenFilesMarker``).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +34,9 @@ class ReportSpecErrorsOperator(BaseOperator):
         self.errors = errors
 
     def execute(self, context: Any) -> None:
+        if not self.errors:  # the resolved entry: every spec file compiles again
+            self.log.info("no spec file fails to compile any more")
+            return
         for _file, lines in sorted(self.errors.items()):
             for line in lines:
                 self.log.error("%s", line)
@@ -63,6 +76,58 @@ def broken_files_dag(errors: dict[str, list[Diagnostic]]) -> DAG:
         ReportSpecErrorsOperator(task_id="report_errors",
                                  errors={f: [error_line(d) for d in found] for f, found in errors.items()})
     return dag
+
+
+RESOLVED_DISPLAY_NAME = "taskspec: no broken spec files (this entry goes away at the next parse)"
+
+
+def resolved_dag() -> DAG:
+    """The placeholder as the parse that fixed the last broken file writes it: nothing is broken any more."""
+    with DAG(
+        dag_id=BROKEN_FILES_DAG_ID,
+        dag_display_name=RESOLVED_DISPLAY_NAME,
+        description="Every spec file compiles again.",
+        doc_md="## Every spec file compiles again\n\nThis entry goes away at the next parse of the DAG folder.",
+        schedule=None,
+        catchup=False,
+        tags=["taskspec"],
+    ) as dag:
+        ReportSpecErrorsOperator(task_id="report_errors", errors={})
+    return dag
+
+
+class BrokenFilesMarker:
+    """Whether the last full parse of a DAG folder had broken files: one empty file per folder in the
+    compile-cache folder (private to this user). Without a usable cache folder the resolved entry is never
+    written, and the placeholder goes away at Airflow's cleanup scan alone."""
+
+    def __init__(self, folder: str) -> None:
+        import hashlib
+        import os
+
+        from .compile_cache import cache_folder
+
+        cache = cache_folder()
+        digest = hashlib.sha256(os.path.abspath(folder).encode()).hexdigest()[:16]
+        self.path = os.path.join(cache, f"broken-files-{digest}") if cache else None
+
+    def set(self, broken: bool) -> bool:
+        """Record this parse's state; true when the previous full parse had broken files."""
+        import os
+
+        if self.path is None:
+            return False
+        was = os.path.exists(self.path)
+        try:
+            if broken and not was:
+                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+                with open(self.path, "w"):
+                    pass
+            elif not broken and was:
+                os.remove(self.path)
+        except OSError:  # a read-only cache folder must not break parsing
+            pass
+        return was
 
 
 def _first_error(errors: dict[str, list[Diagnostic]]) -> str:

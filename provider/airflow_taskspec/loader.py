@@ -11,7 +11,7 @@ import logging
 import os
 from typing import Any
 
-from .broken_files import BROKEN_FILES_DAG_ID, broken_files_dag
+from .broken_files import BROKEN_FILES_DAG_ID, BrokenFilesMarker, broken_files_dag, resolved_dag
 from .checks import Checked, check
 from .errors import Diagnostic
 
@@ -42,8 +42,13 @@ def load_dags(anchor: str, namespace: dict[str, Any]) -> list[Any]:
     for warning in checked.warnings:
         log.warning("%s", warning.format())
     dags = list(checked.dags) if wanted != BROKEN_FILES_DAG_ID else []
+    # A full parse (the DAG processor's) records whether it found broken files; the first one that finds
+    # none writes the placeholder once more, resolved, with the fixed DAGs (broken_files.py says why).
+    had_broken = BrokenFilesMarker(folder).set(bool(checked.errors)) if wanted is None else False
     if checked.errors and (wanted is None or wanted == BROKEN_FILES_DAG_ID):
         dags.append(broken_files_dag(checked.errors))
+    elif had_broken or wanted == BROKEN_FILES_DAG_ID:  # a worker runs the resolved entry's task
+        dags.append(resolved_dag())
     for i, dag in enumerate(dags):
         namespace[f"taskspec_dag_{i}"] = dag
     return dags

@@ -58,21 +58,33 @@ def default_value(param: ir.Param) -> Any:
 
 
 def airflow_params(params: Iterable[ir.Param]) -> dict[str, Any]:
-    """name -> airflow.sdk.Param, for ``DAG(params=...)``."""
+    """name -> airflow.sdk.Param, for ``DAG(params=...)``.
+
+    Airflow's trigger form marks a field required (and refuses to submit it empty) unless its schema's type
+    lists ``"null"``. Only a parameter that must be given (``required``, no default) is required there; one
+    with a default, or optional, also takes null, which means "not given" (``given_value`` then falls back to
+    the default). Every other bound still holds for a value that is given."""
     from airflow.sdk import Param
 
     built: dict[str, Any] = {}
     for param in params:
         schema = json_schema(param)
-        if param.default is None and not param.required:
-            # Optional without a default: null is a value the form can leave empty.
-            schema = {**schema, "type": [schema["type"], "null"]} if "type" in schema else schema
-            built[param.name] = Param(None, **schema)
-        elif param.default is None:
+        must_give = param.default is None and param.required
+        if not must_give and "type" in schema:
+            schema = {**schema, "type": [schema["type"], "null"]}
+        if param.default is not None:
+            built[param.name] = Param(default_value(param), **schema)
+        elif must_give:
             built[param.name] = Param(**schema)
         else:
-            built[param.name] = Param(default_value(param), **schema)
+            built[param.name] = Param(None, **schema)
     return built
+
+
+def given_value(param: ir.Param, values: Mapping[str, Any]) -> Any:
+    """The run's value of ``param``: what the run gave, its default when it gave nothing or null."""
+    value = values.get(param.name)
+    return default_value(param) if value is None else value
 
 
 def check(params: Iterable[ir.Param], values: Mapping[str, Any]) -> list[str]:
@@ -82,11 +94,12 @@ def check(params: Iterable[ir.Param], values: Mapping[str, Any]) -> list[str]:
     from airflow.sdk.definitions.param import ParamValidationError
 
     problems = []
-    declared = airflow_params(params)
-    for name, param in declared.items():
-        value = values.get(name, param.value)
+    specs = list(params)
+    declared = airflow_params(specs)
+    for spec in specs:
+        name, param = spec.name, declared[spec.name]
         try:
-            Param(value, **param.schema).resolve(suppress_exception=False)
+            Param(given_value(spec, values), **param.schema).resolve(suppress_exception=False)
         except ParamValidationError as exc:
             problems.append(f"parameter '{name}': {_first_line(str(exc))}")
     return problems

@@ -25,6 +25,16 @@ import requests
 
 BIN = Path(sys.executable).parent
 FINISHED = ("success", "failed")
+PARSING_CFG = Path(__file__).resolve().parents[2] / "scripts" / "airflow-parsing.cfg"
+
+
+def parsing_settings() -> dict[str, str]:
+    """What `make run` writes into airflow.cfg from scripts/airflow-parsing.cfg, as Airflow environment variables."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(PARSING_CFG)
+    return {f"AIRFLOW__{s.upper()}__{k.upper()}": v for s in cfg.sections() for k, v in cfg[s].items()}
 
 
 def free_port() -> int:
@@ -51,6 +61,7 @@ class AirflowServer:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+            **parsing_settings(),
             **(env or {}),
         })
         self.env = environ

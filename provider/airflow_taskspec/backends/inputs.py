@@ -12,14 +12,14 @@ from .. import ir
 def _values(run: ir.TaskRun, context: Any) -> list[tuple[ir.TaskInput, ir.Param, Any]]:
     """The run's value of each typed input, checked against its schema first: a run created around
     Airflow's own validation still fails here, before any workspace or pod exists."""
-    from ..params import check, default_value
+    from ..params import check, given_value
 
     specs = [i.param for i in run.inputs if i.param is not None]
     given = dict(context.get("params") or {})
     problems = check(specs, given)
     if problems:
         raise AirflowException("bad input for this run: " + "; ".join(problems))
-    return [(i, i.param, given.get(i.param.name, default_value(i.param))) for i in run.inputs if i.param is not None]
+    return [(i, i.param, given_value(i.param, given)) for i in run.inputs if i.param is not None]
 
 
 def check_inputs(run: ir.TaskRun, context: Any) -> None:

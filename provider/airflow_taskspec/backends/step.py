@@ -35,6 +35,7 @@ from .. import ir
 from ..config import Settings
 from ..runtime import layout
 from . import StepPlan, data_sets
+from .links import StepArtifactStoreLink, StepOutputsLink
 
 PHASES = ("workspace", "provision", "run", "collect", "cleanup")
 RESULT_NOTE = "result"
@@ -119,6 +120,18 @@ class StepState:
         return cls(**data)
 
 
+def _defaults_for_empty_params(context: Any, task: BaseOperator) -> None:
+    """A field the trigger form left empty arrives as null (params.airflow_params lets a parameter with a
+    default take null): the step, a notebook's arguments included, gets that parameter's default instead."""
+    given = context.get("params")
+    dag = task.dag if getattr(task, "has_dag", lambda: True)() else None
+    if not given or dag is None:
+        return
+    for name in [k for k in list(given.keys()) if given[k] is None]:
+        if name in dag.params and (default := dag.params.get_param(name).value) is not None:
+            given[name] = default
+
+
 def classify(exc: BaseException) -> str:
     """The kind of a failure, from exception types only (never from message text); the KubernetesPodOperator's
     cleanup may raise over the original error, so the whole chain counts."""
@@ -144,6 +157,8 @@ class StepOperator(BaseOperator):
     # User text (commands, env values) must never go through Jinja: nothing here is templated.
     template_fields: Sequence[str] = ()
     ui_color = "#dbeafe"
+    # Where a user finds what a try saved, from the task instance's page (links.py).
+    operator_extra_links = (StepOutputsLink(), StepArtifactStoreLink())
 
     # Run-time state, set when the step runs (class defaults keep the constructor cheap: a DAG folder of
     # thousands of steps builds one of these per step at every parse).
@@ -212,6 +227,7 @@ class StepOperator(BaseOperator):
         self.stop_now()
 
     def execute(self, context: Any) -> Any:
+        _defaults_for_empty_params(context, self)
         data_sets.ensure_produced(self.data_set_gates, self.settings, context, self.log.info)
         return self._proceed(context, StepState())
 
@@ -230,6 +246,7 @@ class StepOperator(BaseOperator):
     def resume_phase(self, context: Any, event: dict[str, Any]) -> Any:
         """Back from a phase that deferred: finish it, then go on with the next phases. Where the step was
         comes back in the event (``RESUME_KEY``, put there by the backend's trigger)."""
+        _defaults_for_empty_params(context, self)
         where = event[RESUME_KEY]
         phase, st = where["phase"], StepState.from_kwargs(where["state"])
         self._phase(context, st, phase, lambda: self.resume_work(phase, context, st, event), resumed=True)
