@@ -69,6 +69,8 @@ def parse(doc: Document) -> ParsedSpec:
         if model.modelType is not None:
             warnings.append(warning(doc, ("models", i, "modelType"),
                                     f"model '{model.name}': `modelType` is not used by taskspec and is ignored"))
+    if not errors and not blocking:
+        warnings.extend(_defines_nothing(doc, project))
     return ParsedSpec(doc, project, warnings, stripped, errors, broken,
                       stops_the_file(SpecError(blocking)).diagnostics if blocking else [])
 
@@ -122,6 +124,19 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
             update[section] = [_placeholder(section, raw) if (section, i) in broken else next(valid)
                                for i, raw in enumerate(original)]
     return project.model_copy(update=update), most_specific(recoverable), broken, most_specific(blocking)
+
+
+def _defines_nothing(doc: Document, project: Project) -> list[Diagnostic]:
+    """A warning for a file that holds no task, template, model or data set: it builds no DAG and shares nothing.
+    A file of templates only is not warned about: other projects use them by ``fromTemplate: project.name``."""
+    if any(getattr(project, section) for section in SECTIONS):
+        return []
+    written = "tasks" in doc.data
+    where: tuple[str, ...] = ("tasks",) if written else next(((k,) for k in NAME_KEYS if k in doc.data), ())
+    what = "its `tasks:` list is empty" if written else "it has no `tasks:` list"
+    return [warning(doc, where, f"project '{project.name}' defines no task, so no DAG is built: {what}",
+                    "add the tasks below `tasks:`, each starting with `- name: my_task`; a file that shares "
+                    "templates with other projects lists them below `templates:`")]
 
 
 def _without(key: str, value: Any, broken: dict[Item, int]) -> Any:

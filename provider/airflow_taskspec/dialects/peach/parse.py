@@ -93,8 +93,12 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         diags.append(_diag(doc, ("tasks",), "'tasks' must be a mapping of task name -> task",
                            "write each task's name on its own line below `tasks:`, with its keys indented below"))
         raw_tasks = {}
+    elif not any(name != models.RESERVED_TASK_KEY for name in raw_tasks or {}):
+        diags.append(_no_task(doc, raw_tasks))
     raw_tasks = raw_tasks or {}
-    dependencies = list(_dependencies(doc, ("dependencies",), doc.data.get("dependencies"), diags))
+    root_list = doc.data.get("dependencies")  # not a list: the file's model check says so already
+    dependencies = list(_dependencies(doc, ("dependencies",), root_list if isinstance(root_list, list) else None,
+                                      diags))
     if models.RESERVED_TASK_KEY in raw_tasks:
         dependencies += _dependencies(doc, ("tasks", models.RESERVED_TASK_KEY), raw_tasks[models.RESERVED_TASK_KEY],
                                       diags)
@@ -118,6 +122,17 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     )
 
 
+
+
+def _no_task(doc: yaml.Document, raw_tasks: dict[str, Any] | None) -> Diagnostic:
+    """PEACH requires a `tasks:` key holding the tasks; a file without one registers nothing."""
+    hint = ("write each task's name on its own line below `tasks:`, with its `notebook:` and `method:` indented "
+            "below it")
+    if "tasks" not in doc.data:
+        return _diag(doc, ("codops",) if "codops" in doc.data else (), "the file has no `tasks:`; PEACH requires a `tasks:` key in every task file",
+                     f"add `tasks:` below `codops:`, then {hint}", key=True)
+    what = "only the reserved `dependencies` list" if raw_tasks else "nothing"
+    return _diag(doc, ("tasks",), f"`tasks:` holds {what}, so the file defines no task", hint, key=True)
 
 
 def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile, list[Diagnostic]]:
