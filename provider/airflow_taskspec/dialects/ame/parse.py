@@ -18,7 +18,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...errors import Diagnostic, SpecError
-from ..diagnostics import clean_loc, model_diagnostic, most_specific, stops_the_file, warning
+from ..diagnostics import (
+    clean_loc,
+    model_diagnostic,
+    most_specific,
+    stops_the_file,
+    warning,
+    without_misspelled,
+)
 from ..yaml import Document, load
 from .legacy import check_generation, strip_legacy
 from .models import DataSet, Model, Project, Task, Training
@@ -87,7 +94,7 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
     try:
         return Project.model_validate(data), [], {}, []
     except ValidationError as exc:
-        failures = exc.errors(include_url=False)
+        failures = without_misspelled(exc.errors(include_url=False), doc.data, Project)
     fatal: list[Diagnostic] = []
     blocking: list[Diagnostic] = []
     recoverable: list[Diagnostic] = []

@@ -18,7 +18,7 @@ from ... import config, ir
 from ...errors import Diagnostic, Severity
 from ...runtime import notebook
 from ..diagnostics import did_you_mean, one_of
-from . import models
+from . import models, notebook_checks
 from .parse import Dependency, Entry, ParsedFile
 
 DAG_PREFIX = "peach."
@@ -137,9 +137,9 @@ def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:
     path = os.path.join(f.project, spec.notebook)
     result.notebooks.add(path)
     try:
-        cells = notebook.read_code_cells(path, spec.notebook)
+        cells = notebook_checks.read_cells(path, spec.notebook)
     except notebook.NotebookError as exc:
-        hint = "the path is relative to the project folder " + f.project
+        hint = "point `notebook:` at a notebook saved by Jupyter; the path is relative to the project folder " + f.project
         result.report(entry.file, entry.marks["notebook"], str(exc), hint)
         return False
     definition = notebook.find_method(cells, spec.method)
@@ -159,6 +159,9 @@ def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:
 
 
 def _method_hint(cells: list[notebook.Cell], method: str) -> str:
+    nested = notebook_checks.nested_definition(cells, method)
+    if nested is not None:
+        return nested
     names = [n.name for c in cells for n in notebook.top_level_functions(c)]
     return did_you_mean(method, names) or (f"functions defined: {one_of(names)}" if names else
                                            "define the entry point with `def` at the top level of a code cell")

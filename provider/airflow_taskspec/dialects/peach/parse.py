@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ...errors import Diagnostic, SpecError
 from .. import yaml
-from ..diagnostics import model_diagnostic, most_specific, stops_the_file
+from ..diagnostics import model_diagnostic, most_specific, stops_the_file, without_misspelled
 from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
@@ -164,6 +164,7 @@ def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile
 def _model_errors(doc: yaml.Document, root: type[BaseModel], exc: ValidationError, prefix: tuple[Any, ...]
                   ) -> list[Diagnostic]:
     errors = [{**err, "loc": prefix + tuple(err["loc"])} for err in exc.errors(include_url=False)]
+    errors = without_misspelled(errors, doc.data, root)
     return most_specific([model_diagnostic(doc, root, err) for err in errors])
 
 
