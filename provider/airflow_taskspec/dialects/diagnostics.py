@@ -8,6 +8,7 @@ with what is wrong and how to write it instead.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -41,6 +42,22 @@ class ValueAt(ValueError):
         super().__init__(message)
         self.part = part
         self.key = key  # the error is about the key itself (a resource's name), not its value
+
+
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def name_problem(value: str, extra: str = "-_") -> str:
+    """What makes ``value`` a bad name when names hold ASCII letters, digits and ``extra``: the characters
+    it may not hold (an accented letter is a letter to a user, not to Airflow), and a spelling that would do."""
+    allowed = NAME_CHARACTERS | set(extra)
+    bad = sorted({c for c in value if c not in allowed}, key=value.index)
+    shown = ", ".join("' '" if c == " " else f"'{c}'" for c in bad)
+    suggestion = "".join(c for c in unicodedata.normalize("NFKD", value) if c in allowed or c == " ").replace(" ", "_")
+    if bad:
+        text = f"{shown} {'is' if len(bad) == 1 else 'are'} not accepted"
+        return text + (f"; for example '{suggestion}'" if suggestion and suggestion != value else "")
+    return f"it may not start with '{value[:1]}'" if value else "it is empty"
 
 
 def one_of(choices: Sequence[str]) -> str:

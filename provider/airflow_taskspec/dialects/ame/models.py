@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from ... import ir
 from .. import env, paths, resources
-from ..diagnostics import ValueAt, closest, did_you_mean
+from ..diagnostics import ValueAt, closest, did_you_mean, name_problem
 from ..schedules import validate_schedule
 from ..yaml import TAG_KEY
 
@@ -300,7 +300,8 @@ class Task(_Model):
     @classmethod
     def _plain_name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
-            raise ValueError(f"task name '{value}' may only contain letters, digits, '-' and '_'")
+            raise ValueError(f"task name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' and "
+                             f"'_', and start with a letter or digit: {name_problem(value)}")
         return value
 
     @model_validator(mode="after")
@@ -394,7 +395,8 @@ class Project(_Model):
     @classmethod
     def _plain_name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(f"project name '{value}' may only contain letters, digits, '-' and '_' "
-                             "(it becomes the first part of every DAG id)")
+            raise ValueError(f"project name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' and "
+                             f"'_', and start with a letter or digit (it becomes the first part of every DAG id): "
+                             f"{name_problem(value)}")
         return value
 

@@ -57,6 +57,9 @@ class ParsedSpec:
 
 
 def parse(doc: Document) -> ParsedSpec:
+    if doc.data is None:
+        raise doc.error((), "the file is empty (or holds only comments), so it defines no project",
+                        "start the file with `name: my_project` and a `tasks:` list, or delete the file")
     if not isinstance(doc.data, dict):
         raise doc.error((), "an AME file must be a mapping with `name:` and `tasks:`",
                         "start the file with `name: my_project` and a `tasks:` list")

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ...errors import Diagnostic, SpecError
 from .. import yaml
-from ..diagnostics import model_diagnostic, most_specific, stops_the_file, without_misspelled
+from ..diagnostics import model_diagnostic, most_specific, name_problem, stops_the_file, without_misspelled
 from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
@@ -81,6 +81,9 @@ class ParsedFile:
 
 def read(path: str, text: str, project: str) -> ParsedFile:
     doc = yaml.load(path, text)
+    if doc.data is None:
+        raise doc.error((), "the file is empty (or holds only comments); PEACH requires `codops:` and `tasks:`",
+                        "start the file with `codops: <your organisation code>`, then `tasks:`, or delete the file")
     if not isinstance(doc.data, dict):
         raise doc.error((), "a PEACH task file must be a mapping with `codops:` and `tasks:`",
                         "start the file with `codops: <your organisation code>`, then `tasks:`")
@@ -173,8 +176,9 @@ def _entry(doc: yaml.Document, section: str, name: str, value: Any, model: type[
     base = (section, name)
     kind = "task" if section == "tasks" else "endpoint"
     if not models.valid_name(name):
-        diags.append(_diag(doc, base, f"{kind} name '{name}' must be letters, digits, '_' or '-'",
-                           "rename it, e.g. `my_task:`", key=True))
+        diags.append(_diag(doc, base, f"{kind} name '{name}' may only contain ASCII letters (a-z, A-Z), digits, "
+                           f"'_' and '-', and may not start with '-': {name_problem(name)}",
+                           f"rename it, e.g. `my_{kind}:`", key=True))
         return None
     if not isinstance(value, dict):
         diags.append(_diag(doc, base, f"{kind} '{name}' must be a mapping with `notebook:` and `method:`",
@@ -207,8 +211,9 @@ def _environments(doc: yaml.Document, root: models.PeachFile, diags: list[Diagno
     for name, env in (root.py_environments or {}).items():
         path = ("py_environments", name)
         if not models.valid_name(name):
-            diags.append(_diag(doc, path, f"environment name '{name}' must be letters, digits, '_' or '-'",
-                               "rename it", key=True))
+            diags.append(_diag(doc, path, f"environment name '{name}' may only contain ASCII letters (a-z, A-Z), "
+                               f"digits, '_' and '-', and may not start with '-': {name_problem(name)}", "rename it",
+                               key=True))
             continue
         deps = tuple(_dependencies(doc, path + ("dependencies",), env.dependencies, diags))
         envs.append(Environment(name, deps, doc.file, _where(doc, path, key=True)))
