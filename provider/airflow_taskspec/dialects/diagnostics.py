@@ -48,16 +48,18 @@ NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 
 
 def name_problem(value: str, extra: str = "-_") -> str:
-    """What makes ``value`` a bad name when names hold ASCII letters, digits and ``extra``: the characters
-    it may not hold (an accented letter is a letter to a user, not to Airflow), and a spelling that would do."""
+    """What makes ``value`` a bad name when names hold ASCII letters and digits, and ``extra`` after the first
+    character: the characters it may not hold (an accented letter is a letter to a user, not to Airflow), and a
+    spelling that would do."""
     allowed = NAME_CHARACTERS | set(extra)
     bad = sorted({c for c in value if c not in allowed}, key=value.index)
-    shown = ", ".join("' '" if c == " " else f"'{c}'" for c in bad)
-    suggestion = "".join(c for c in unicodedata.normalize("NFKD", value) if c in allowed or c == " ").replace(" ", "_")
-    if bad:
-        text = f"{shown} {'is' if len(bad) == 1 else 'are'} not accepted"
-        return text + (f"; for example '{suggestion}'" if suggestion and suggestion != value else "")
-    return f"it may not start with '{value[:1]}'" if value else "it is empty"
+    if not bad:
+        return f"it may not start with '{value[:1]}'; start it with a letter or a digit" if value else "it is empty"
+    shown = ", ".join(f"'{c}'" for c in bad)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
+    suggestion = "".join(c if c in allowed else "_" for c in plain).lstrip("".join(extra))
+    return f"{shown} {'is' if len(bad) == 1 else 'are'} not accepted" + (
+        f"; for example '{suggestion}'" if suggestion and suggestion != value else "")
 
 
 def one_of(choices: Sequence[str]) -> str:

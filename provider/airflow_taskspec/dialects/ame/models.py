@@ -301,7 +301,7 @@ class Task(_Model):
     def _plain_name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
             raise ValueError(f"task name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' and "
-                             f"'_', and start with a letter or digit: {name_problem(value)}")
+                             f"'_': {name_problem(value)}")
         return value
 
     @model_validator(mode="after")
@@ -396,7 +396,6 @@ class Project(_Model):
     def _plain_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(f"project name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' and "
-                             f"'_', and start with a letter or digit (it becomes the first part of every DAG id): "
-                             f"{name_problem(value)}")
+                             f"'_' (it becomes the first part of every DAG id): {name_problem(value)}")
         return value
 

@@ -139,7 +139,9 @@ def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:
     try:
         cells = notebook_checks.read_cells(path, spec.notebook)
     except notebook.NotebookError as exc:
-        hint = "point `notebook:` at a notebook saved by Jupyter; the path is relative to the project folder " + f.project
+        hint = "the path is relative to the project folder " + f.project
+        if os.path.isfile(path):
+            hint = f"point `notebook:` at a notebook saved by Jupyter; {hint}"
         result.report(entry.file, entry.marks["notebook"], str(exc), hint)
         return False
     definition = notebook.find_method(cells, spec.method)

@@ -15,25 +15,27 @@ def read_cells(path: str, name: str) -> list[notebook.Cell]:
     an id (notebooks saved by Jupyter before 2021) is not the user's problem: the cells are read all the same."""
     reason = not_a_notebook(path)
     if reason is not None:
-        raise notebook.NotebookError(f"{name} is JSON but not a Jupyter notebook: {reason}")
+        raise notebook.NotebookError(f"{name} is not a Jupyter notebook: {reason}")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cell is missing an id field")
         return notebook.read_code_cells(path, name)
 
 
 def not_a_notebook(path: str) -> str | None:
-    """Why a JSON file is not a notebook (nbformat's own words speak of format versions); None when it is not
-    JSON (nbformat reports that) or looks like a notebook."""
+    """Why the file is not a notebook, in a user's words (nbformat's speak of format versions); None when it
+    cannot be read (nbformat says why) or looks like a notebook."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        return f"it is not valid JSON ({exc.msg} at its line {exc.lineno}, column {exc.colno})"
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict):
-        return f"it holds a JSON {type(data).__name__}, where a notebook is a JSON object with a `cells` list"
+        return f"it is JSON, but a {type(data).__name__} where a notebook is an object with a `cells` list"
     if not isinstance(data.get("cells"), list):
         keys = ", ".join(f"'{k}'" for k in list(data)[:5])
-        return f"it has no `cells` list (its keys: {keys or 'none'})"
+        return f"it is JSON, but has no `cells` list (its keys: {keys or 'none'})"
     return None
 
 

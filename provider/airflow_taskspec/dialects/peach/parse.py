@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ...errors import Diagnostic, SpecError
 from .. import yaml
-from ..diagnostics import model_diagnostic, most_specific, name_problem, stops_the_file, without_misspelled
+from ..diagnostics import closest, model_diagnostic, most_specific, name_problem, stops_the_file, without_misspelled
 from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
@@ -96,7 +96,7 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         diags.append(_diag(doc, ("tasks",), "'tasks' must be a mapping of task name -> task",
                            "write each task's name on its own line below `tasks:`, with its keys indented below"))
         raw_tasks = {}
-    elif not any(name != models.RESERVED_TASK_KEY for name in raw_tasks or {}):
+    elif not any(name != models.RESERVED_TASK_KEY for name in raw_tasks or {}) and not _misspells_tasks(doc):
         diags.append(_no_task(doc, raw_tasks))
     raw_tasks = raw_tasks or {}
     root_list = doc.data.get("dependencies")  # not a list: the file's model check says so already
@@ -125,6 +125,11 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     )
 
 
+
+
+def _misspells_tasks(doc: yaml.Document) -> bool:
+    """A root key such as `task:` is reported as unknown with "did you mean 'tasks'?", which says it all."""
+    return "tasks" not in doc.data and any(closest(str(key), ("tasks",)) for key in doc.data if key != "codops")
 
 
 def _no_task(doc: yaml.Document, raw_tasks: dict[str, Any] | None) -> Diagnostic:
@@ -177,7 +182,7 @@ def _entry(doc: yaml.Document, section: str, name: str, value: Any, model: type[
     kind = "task" if section == "tasks" else "endpoint"
     if not models.valid_name(name):
         diags.append(_diag(doc, base, f"{kind} name '{name}' may only contain ASCII letters (a-z, A-Z), digits, "
-                           f"'_' and '-', and may not start with '-': {name_problem(name)}",
+                           f"'_' and '-': {name_problem(name, '_-')}",
                            f"rename it, e.g. `my_{kind}:`", key=True))
         return None
     if not isinstance(value, dict):
@@ -212,7 +217,7 @@ def _environments(doc: yaml.Document, root: models.PeachFile, diags: list[Diagno
         path = ("py_environments", name)
         if not models.valid_name(name):
             diags.append(_diag(doc, path, f"environment name '{name}' may only contain ASCII letters (a-z, A-Z), "
-                               f"digits, '_' and '-', and may not start with '-': {name_problem(name)}", "rename it",
+                               f"digits, '_' and '-': {name_problem(name, '_-')}", "rename it",
                                key=True))
             continue
         deps = tuple(_dependencies(doc, path + ("dependencies",), env.dependencies, diags))
