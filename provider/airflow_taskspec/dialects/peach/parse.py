@@ -70,7 +70,7 @@ class ParsedFile:
     project: str  # the project folder: notebooks are relative to it
     text: str
     codops: str
-    codops_where: Where
+    codops_where: Where  # the `codops:` key: where the organisation's DAG is said to be defined
     tasks: tuple[Entry, ...]
     endpoints: tuple[Entry, ...]
     dependencies: tuple[Dependency, ...]  # legacy: root list and `tasks.dependencies`
@@ -115,7 +115,7 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     raw_endpoints = doc.data.get("endpoints") or {}
     endpoints = [_entry(doc, "endpoints", name, value, models.Endpoint, native, generation_current, diags)
                  for name, value in raw_endpoints.items()] if isinstance(raw_endpoints, dict) else []
-    m = doc.mark(("codops",))
+    m = doc.mark(("codops",), key=True)
     return ParsedFile(
         file=path, project=project, text=text, codops=root.codops, codops_where=(m.line, m.column),
         tasks=tuple(t for t in tasks if t is not None), endpoints=tuple(e for e in endpoints if e is not None),
