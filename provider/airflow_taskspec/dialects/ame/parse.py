@@ -97,7 +97,10 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
     try:
         return Project.model_validate(data), [], {}, []
     except ValidationError as exc:
-        failures = without_misspelled(exc.errors(include_url=False), doc.data, Project)
+        failures = exc.errors(include_url=False)
+    # Every failure decides what is dropped; a missing key that an unknown key misspells is not shown.
+    shown = [id(err) for err in without_misspelled(failures, doc.data, Project)]
+    hidden: list[Diagnostic] = []
     fatal: list[Diagnostic] = []
     blocking: list[Diagnostic] = []
     recoverable: list[Diagnostic] = []
@@ -106,6 +109,8 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
     for err in failures:
         loc = clean_loc(tuple(err["loc"]), doc.data)
         diagnostic = model_diagnostic(doc, Project, err)
+        if id(err) not in shown:
+            hidden.append(diagnostic)
         if loc[:1] in ((), ("name",), ("project",)) and err["type"] != "extra_forbidden":
             blocking.append(diagnostic)  # the name (missing, not text, badly formed, or given twice)
         elif len(loc) >= 2 and loc[0] in SECTIONS and isinstance(loc[1], int):
@@ -117,7 +122,7 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
             continue
         recoverable.append(diagnostic)
     if fatal:
-        raise SpecError(most_specific(fatal + blocking + recoverable) + warnings)
+        raise SpecError(most_specific(_shown(fatal + blocking + recoverable, hidden)) + warnings)
     kept = {key: _without(key, value, broken) for key, value in data.items() if key not in dropped_keys}
     if blocking:
         kept = {key: value for key, value in kept.items() if key not in NAME_KEYS} | {"name": STAND_IN_NAME}
@@ -133,7 +138,12 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
             valid = iter(getattr(project, section) or [])
             update[section] = [_placeholder(section, raw) if (section, i) in broken else next(valid)
                                for i, raw in enumerate(original)]
-    return project.model_copy(update=update), most_specific(recoverable), broken, most_specific(blocking)
+    return (project.model_copy(update=update), most_specific(_shown(recoverable, hidden)), broken,
+            most_specific(_shown(blocking, hidden) or blocking))
+
+
+def _shown(diagnostics: list[Diagnostic], hidden: list[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diagnostics if d not in hidden]
 
 
 def _defines_nothing(doc: Document, project: Project) -> list[Diagnostic]:
