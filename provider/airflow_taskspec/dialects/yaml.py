@@ -168,7 +168,8 @@ def _explain_yaml_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> Spec
     column = mark.column + 1 if mark else 1
     lines = text.splitlines()
     source_line = lines[line - 1] if mark and line - 1 < len(lines) else ""
-    explained = (_tab(lines, line) or _value_then_keys(lines, line, exc)
+    explained = (_tab(lines, line) or _unclosed_quote(exc) or _colon_in_value(exc, line, column, source_line)
+                 or _no_space_after(lines, line, exc) or _value_then_keys(lines, line, exc)
                  or _misindented(exc, line, column, source_line))
     if explained is not None:
         (line, column), problem, hint = explained
@@ -219,13 +220,54 @@ def _previous_line(lines: list[str], line: int) -> int:
 _KEY_VALUE = re.compile(r"^(?P<lead>[ -]*)(?P<key>[^\s:#'\"][^:#]*?):[ ]+(?P<value>[^\s#].*?)\s*(?:#.*)?$")
 
 
+def _unclosed_quote(exc: yaml.MarkedYAMLError) -> Explained | None:
+    opened = exc.context_mark
+    if opened is None or exc.context != "while scanning a quoted scalar":
+        return None
+    return ((opened.line + 1, opened.column + 1), f"the quote opened at line {opened.line + 1}, column "
+            f"{opened.column + 1} is never closed", "close it with the same quote (`\"` or `'`) at the end of the value")
+
+
+def _colon_in_value(exc: yaml.MarkedYAMLError, line: int, column: int, source_line: str) -> Explained | None:
+    """`command: echo a: b`: a ': ' inside a plain value reads as a second key on the line."""
+    if "mapping values are not allowed" not in (exc.problem or ""):
+        return None
+    found = _KEY_VALUE.match(source_line[:column - 1])
+    if found is None:
+        return None
+    key = found["key"]
+    return ((line, column), f"the value of `{key}:` holds ': ', which YAML reads as the start of another key",
+            f"quote the value: `{key}: \"{source_line[found.start('value'):].strip()}\"`")
+
+
+_NO_SPACE = re.compile(r"^\s*(?P<word>-[^\s-]\S*|[A-Za-z_][\w-]*:[^\s:]\S*)")
+
+
+def _no_space_after(lines: list[str], line: int, exc: yaml.MarkedYAMLError) -> Explained | None:
+    """`name:x` (text, not a key) or `-name: t` (a key named '-name', not a list entry) on the line above."""
+    if "mapping values are not allowed" not in (exc.problem or ""):
+        return None
+    above = _previous_line(lines, line)
+    found = _NO_SPACE.match(lines[above - 1]) if above else None
+    if found is None:
+        return None
+    word = found["word"]
+    at = (above, found.start("word") + 1)
+    if word.startswith("-"):
+        return (at, f"`{word}` on line {above} has no space after `-`, so it does not start a list entry",
+                f"write `- {word[1:]}`")
+    key, value = word.split(":", 1)
+    return (at, f"`{word}` on line {above} has no space after the colon, so YAML reads it as text, not as a key",
+            f"write `{key}: {value}`")
+
+
 def _value_then_keys(lines: list[str], line: int, exc: yaml.MarkedYAMLError) -> Explained | None:
     """`executor: pip` followed by indented keys: YAML reads a key below a value as a syntax error."""
     if "mapping values are not allowed" not in (exc.problem or "") or not 0 < line <= len(lines):
         return None
     above = _previous_line(lines, line)
     found = _KEY_VALUE.match(lines[above - 1]) if above else None
-    if found is None or _indent(lines[line - 1]) <= len(found["lead"]):
+    if found is None or _indent(lines[line - 1]) <= len(found["lead"]) or found["value"][:1] in "!&*|>":
         return None
     key, value = found["key"], found["value"]
     hint = (f"remove '{value}' so that the indented lines are the keys of `{key}:`, or indent them like `{key}:` "
