@@ -244,7 +244,8 @@ INVALID = {
     "notebook does not exist": ("codops: debr\ntasks:\n  t:\n    notebook: gone.ipynb\n    method: task\n",
                                 "peach.yaml:4:15: notebook gone.ipynb does not exist", "relative to the project"),
     "notebook is not a notebook": ("codops: debr\ntasks:\n  t:\n    notebook: fake.ipynb\n    method: task\n",
-                                   "peach.yaml:4:15: fake.ipynb is not a Jupyter notebook: it is not valid JSON", "saved by Jupyter"),
+                                   "peach.yaml:4:15: fake.ipynb is not a Jupyter notebook: it is not valid JSON",
+                                   "saved by Jupyter"),
     "method not defined at top level": (
         "codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: tsk\n",
         "peach.yaml:5:13: no code cell of nb.ipynb defines `def tsk(...)` at top level", "did you mean 'task'?"),

@@ -49,12 +49,13 @@ NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 
 def name_problem(value: str, extra: str = "-_") -> str:
     """What makes ``value`` a bad name when names hold ASCII letters and digits, and ``extra`` after the first
-    character: the characters it may not hold (an accented letter is a letter to a user, not to Airflow), and a
-    spelling that would do."""
+    character: the characters it may not hold (an accented letter is a letter to a user, not to Airflow), and
+    a spelling that would do."""
     allowed = NAME_CHARACTERS | set(extra)
     bad = sorted({c for c in value if c not in allowed}, key=value.index)
     if not bad:
-        return f"it may not start with '{value[:1]}'; start it with a letter or a digit" if value else "it is empty"
+        return (f"it may not start with '{value[:1]}'; start it with a letter or a digit" if value
+                else "it is empty")
     shown = ", ".join(f"'{c}'" for c in bad)
     plain = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
     suggestion = "".join(c if c in allowed else "_" for c in plain).lstrip("".join(extra))

@@ -21,9 +21,8 @@ def validate_schedule(value: str) -> str:
         return text
     fields = len(text.split())
     if fields != 5 or not croniter.is_valid(text):
-        count = "" if fields == 5 else f"; it has {fields} fields" + (
-            " (Quartz and Spring crons start with seconds, Airflow's do not: drop the first field)" if fields == 6
-            else "")
+        seconds = " (Quartz and Spring crons start with seconds, Airflow's do not: drop the first field)"
+        count = "" if fields == 5 else f"; it has {fields} fields" + (seconds if fields == 6 else "")
         raise ValueError(f"schedule '{value}' is not a valid 5-field cron expression (minute hour day month "
                          f'weekday, separated by spaces){count}, for example "0 3 * * *" for 03:00 every day')
     return text

@@ -203,8 +203,8 @@ def _tab(lines: list[str], line: int) -> Explained | None:
             if "\t" in lead:
                 return ((number, lead.index("\t") + 1),
                         f"line {number} is indented with a tab; YAML indents with spaces only",
-                        ("replace the tab with spaces, so that the line starts in the same column as the other "
-                         "keys of its mapping"))
+                        ("replace the tab with spaces, so that the line starts in the same column as the "
+                         "other keys of its mapping"))
     return None
 
 
@@ -224,8 +224,8 @@ def _unclosed_quote(exc: yaml.MarkedYAMLError) -> Explained | None:
     opened = exc.context_mark
     if opened is None or exc.context != "while scanning a quoted scalar":
         return None
-    return ((opened.line + 1, opened.column + 1), f"the quote opened at line {opened.line + 1}, column "
-            f"{opened.column + 1} is never closed", "close it with the same quote (`\"` or `'`) at the end of the value")
+    problem = f"the quote opened at line {opened.line + 1}, column {opened.column + 1} is never closed"
+    return (opened.line + 1, opened.column + 1), problem, "close it with the same quote (`\"` or `'`) at the end"
 
 
 def _colon_in_value(exc: yaml.MarkedYAMLError, line: int, column: int, source_line: str) -> Explained | None:
@@ -257,8 +257,8 @@ def _no_space_after(lines: list[str], line: int, exc: yaml.MarkedYAMLError) -> E
         return (at, f"`{word}` on line {above} has no space after `-`, so it does not start a list entry",
                 f"write `- {word[1:]}`")
     key, value = word.split(":", 1)
-    return (at, f"`{word}` on line {above} has no space after the colon, so YAML reads it as text, not as a key",
-            f"write `{key}: {value}`")
+    problem = f"`{word}` on line {above} has no space after the colon, so YAML reads it as text, not as a key"
+    return at, problem, f"write `{key}: {value}`"
 
 
 def _value_then_keys(lines: list[str], line: int, exc: yaml.MarkedYAMLError) -> Explained | None:
@@ -270,11 +270,12 @@ def _value_then_keys(lines: list[str], line: int, exc: yaml.MarkedYAMLError) -> 
     if found is None or _indent(lines[line - 1]) <= len(found["lead"]) or found["value"][:1] in "!&*|>":
         return None
     key, value = found["key"], found["value"]
-    hint = (f"remove '{value}' so that the indented lines are the keys of `{key}:`, or indent them like `{key}:` "
-            "if they are keys of their own")
+    hint = (f"remove '{value}' so that the indented lines are the keys of `{key}:`, or indent them like "
+            f"`{key}:` if they are keys of their own")
     if key == "executor" and value.isidentifier():
-        hint = f"an executor is a tag, written with `!`: `executor: !{value}`, with its keys indented below it"
-    problem = f"`{key}:` on line {above} has the value '{value}', so the indented key on line {line} cannot belong to it"
+        hint = f"an executor is a tag, written with `!`: `executor: !{value}`, with its keys indented below"
+    problem = (f"`{key}:` on line {above} has the value '{value}', so the indented key on line {line} cannot "
+               "belong to it")
     return (above, found.start("value") + 1), problem, hint
 
 
@@ -282,14 +283,16 @@ def _misindented(exc: yaml.MarkedYAMLError, line: int, column: int, source_line:
     """A list entry or a key that starts in a column its list or mapping does not use."""
     context = exc.context or ""
     opened = exc.context_mark
-    if opened is None or not context.startswith("while parsing a block") or column != _indent(source_line) + 1:
+    starts_line = column == _indent(source_line) + 1
+    if opened is None or not context.startswith("while parsing a block") or not starts_line:
         return None
     kind, items = ("list", "entries") if "collection" in context else ("mapping", "keys")
     expected = opened.column + 1
-    problem = (f"line {line} starts in column {column}, but the {items} of the {kind} it belongs to (from line "
-               f"{opened.line + 1}) start in column {expected}")
-    return (line, column), problem, (f"indent it to column {expected} like the other {items}, or 2 spaces deeper "
-                                     "than a key to nest it below that key")
+    problem = (f"line {line} starts in column {column}, but the {items} of the {kind} it belongs to (from "
+               f"line {opened.line + 1}) start in column {expected}")
+    hint = (f"indent it to column {expected} like the other {items}, or 2 spaces deeper than a key to nest it "
+            "below that key")
+    return (line, column), problem, hint
 
 
 def _could_be_deep(text: str) -> bool:

@@ -57,7 +57,7 @@ class Executor(_Model):
     @model_validator(mode="before")
     @classmethod
     def _needs_tag(cls, data: Any) -> Any:
-        if isinstance(data, str):  # `executor: pip`: the tag without its `!` (pydantic reports only ValueError)
+        if isinstance(data, str):  # `executor: pip`, the tag without its `!` (pydantic shows only ValueError)
             known = data if data in EXECUTOR_TAGS else closest(data, EXECUTOR_TAGS)
             example = f"`executor: !{known}`" if known else "`executor: !poetry`"
             raise ValueError(  # noqa: TRY004
@@ -300,8 +300,8 @@ class Task(_Model):
     @classmethod
     def _plain_name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
-            raise ValueError(f"task name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' and "
-                             f"'_': {name_problem(value)}")
+            raise ValueError(f"task name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' "
+                             f"and '_': {name_problem(value)}")
         return value
 
     @model_validator(mode="after")
@@ -395,7 +395,7 @@ class Project(_Model):
     @classmethod
     def _plain_name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(f"project name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' and "
-                             f"'_' (it becomes the first part of every DAG id): {name_problem(value)}")
+            raise ValueError(f"project name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' "
+                             f"and '_' (it becomes the first part of every DAG id): {name_problem(value)}")
         return value
 

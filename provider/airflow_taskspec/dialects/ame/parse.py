@@ -147,8 +147,8 @@ def _shown(diagnostics: list[Diagnostic], hidden: list[Diagnostic]) -> list[Diag
 
 
 def _defines_nothing(doc: Document, project: Project) -> list[Diagnostic]:
-    """A warning for a file that holds no task, template, model or data set: it builds no DAG and shares nothing.
-    A file of templates only is not warned about: other projects use them by ``fromTemplate: project.name``."""
+    """A warning for a file that holds no task, template, model or data set: it builds no DAG and shares
+    nothing. A file of templates only is not warned about: other projects use them (``fromTemplate: p.name``)."""
     if any(getattr(project, section) for section in SECTIONS):
         return []
     written = "tasks" in doc.data

@@ -70,13 +70,14 @@ class PeachDialect:
 
 
 def _both_ways(files: list[parse.ParsedFile]) -> list[Diagnostic]:
-    """A warning at each `peach.yaml` whose project also has files in `peach.conf/`: PEACH registers a project's
-    tasks in one of the two ways, so a task may be lost when the project moves to PEACH. taskspec reads both."""
+    """A warning at each `peach.yaml` whose project also has files in `peach.conf/`: PEACH registers a
+    project's tasks in one of the two ways, so a task may be lost when the project moves to PEACH. taskspec
+    reads both."""
     conf = {f.project for f in files if os.path.basename(f.file) != "peach.yaml"}
-    return [Diagnostic(f.file, 1, 1, "this project defines tasks both in peach.yaml and in peach.conf/; PEACH "
-                       "registers a project's tasks either from peach.yaml or from peach.conf/ (taskspec reads both)",
-                       "move the tasks of peach.yaml into a file of peach.conf/, or the reverse, and delete the "
-                       "other", Severity.WARNING)
+    message = ("this project defines tasks both in peach.yaml and in peach.conf/; PEACH registers a project's "
+               "tasks either from peach.yaml or from peach.conf/ (taskspec reads both)")
+    hint = "move the tasks of peach.yaml into a file of peach.conf/, or the reverse, and delete the other"
+    return [Diagnostic(f.file, 1, 1, message, hint, Severity.WARNING)
             for f in files if os.path.basename(f.file) == "peach.yaml" and f.project in conf]
 
 

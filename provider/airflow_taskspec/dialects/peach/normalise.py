@@ -222,7 +222,7 @@ def workflow(dag_id: str, title: str, tasks: list[tuple[PlannedTask, str]], file
         run, run_params = _task_run(task, prefix, timeout, project_of[task.entry.file])
         runs.append(run)
         params += run_params
-    first = next(f for f in files if f.file == tasks[0][0].entry.file)  # the DAG is where its codops is written
+    first = next(f for f in files if f.file == tasks[0][0].entry.file)  # the DAG is where its codops is
     text = "\n".join(f"# {f.file}\n{f.text.rstrip()}\n" for f in files)
     return ir.Workflow(
         dag_id=dag_id, title=title, origin=ir.Origin(first.file, *first.codops_where), source_text=text,

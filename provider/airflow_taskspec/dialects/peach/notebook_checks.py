@@ -1,5 +1,5 @@
-"""What a PEACH user gets wrong about a task's notebook, said in their terms: a JSON file that is not a notebook,
-an entry point defined inside an ``if``, a function or a class (the loop calls only top-level functions)."""
+"""What a PEACH user gets wrong about a task's notebook, said in their terms: a JSON file that is not a
+notebook, an entry point defined inside an ``if``, a function or a class (the loop calls only top-level functions)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from ...runtime import notebook, notebook_child
 
 
 def read_cells(path: str, name: str) -> list[notebook.Cell]:
-    """The notebook's code cells; NotebookError when it cannot be read. nbformat's warning about cells without
-    an id (notebooks saved by Jupyter before 2021) is not the user's problem: the cells are read all the same."""
+    """The notebook's code cells; NotebookError when it cannot be read. nbformat's warning about cells
+    without an id (notebooks saved by Jupyter before 2021) is not the user's problem: the cells are read."""
     reason = not_a_notebook(path)
     if reason is not None:
         raise notebook.NotebookError(f"{name} is not a Jupyter notebook: {reason}")
@@ -39,8 +39,9 @@ def not_a_notebook(path: str) -> str | None:
     return None
 
 
-_BLOCKS = {ast.If: "an `if`", ast.For: "a `for` loop", ast.While: "a `while` loop", ast.With: "a `with` block",
-           ast.Try: "a `try` block", ast.FunctionDef: "another function", ast.ClassDef: "a class"}
+_BLOCKS = {ast.If: "an `if`", ast.For: "a `for` loop", ast.While: "a `while` loop",
+           ast.With: "a `with` block", ast.Try: "a `try` block", ast.FunctionDef: "another function",
+           ast.ClassDef: "a class"}
 
 
 def nested_definition(cells: list[notebook.Cell], method: str) -> str | None:

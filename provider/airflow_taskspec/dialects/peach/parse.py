@@ -21,7 +21,14 @@ from pydantic import BaseModel, ValidationError
 
 from ...errors import Diagnostic, SpecError
 from .. import yaml
-from ..diagnostics import closest, model_diagnostic, most_specific, name_problem, stops_the_file, without_misspelled
+from ..diagnostics import (
+    closest,
+    model_diagnostic,
+    most_specific,
+    name_problem,
+    stops_the_file,
+    without_misspelled,
+)
 from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
@@ -82,8 +89,9 @@ class ParsedFile:
 def read(path: str, text: str, project: str) -> ParsedFile:
     doc = yaml.load(path, text)
     if doc.data is None:
-        raise doc.error((), "the file is empty (or holds only comments); PEACH requires `codops:` and `tasks:`",
-                        "start the file with `codops: <your organisation code>`, then `tasks:`, or delete the file")
+        raise doc.error((), "the file is empty (or holds only comments); PEACH requires `codops:` and "
+                        "`tasks:`", "start the file with `codops: <your organisation code>`, then `tasks:`, or "
+                        "delete the file")
     if not isinstance(doc.data, dict):
         raise doc.error((), "a PEACH task file must be a mapping with `codops:` and `tasks:`",
                         "start the file with `codops: <your organisation code>`, then `tasks:`")
@@ -100,8 +108,8 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         diags.append(_no_task(doc, raw_tasks))
     raw_tasks = raw_tasks or {}
     root_list = doc.data.get("dependencies")  # not a list: the file's model check says so already
-    dependencies = list(_dependencies(doc, ("dependencies",), root_list if isinstance(root_list, list) else None,
-                                      diags))
+    root_list = root_list if isinstance(root_list, list) else None
+    dependencies = list(_dependencies(doc, ("dependencies",), root_list, diags))
     if models.RESERVED_TASK_KEY in raw_tasks:
         dependencies += _dependencies(doc, ("tasks", models.RESERVED_TASK_KEY), raw_tasks[models.RESERVED_TASK_KEY],
                                       diags)
@@ -129,15 +137,17 @@ def read(path: str, text: str, project: str) -> ParsedFile:
 
 def _misspells_tasks(doc: yaml.Document) -> bool:
     """A root key such as `task:` is reported as unknown with "did you mean 'tasks'?", which says it all."""
-    return "tasks" not in doc.data and any(closest(str(key), ("tasks",)) for key in doc.data if key != "codops")
+    return "tasks" not in doc.data and any(closest(str(key), ("tasks",)) for key in doc.data
+                                           if key != "codops")
 
 
 def _no_task(doc: yaml.Document, raw_tasks: dict[str, Any] | None) -> Diagnostic:
     """PEACH requires a `tasks:` key holding the tasks; a file without one registers nothing."""
-    hint = ("write each task's name on its own line below `tasks:`, with its `notebook:` and `method:` indented "
-            "below it")
+    hint = ("write each task's name on its own line below `tasks:`, with its `notebook:` and `method:` "
+            "indented below it")
     if "tasks" not in doc.data:
-        return _diag(doc, ("codops",) if "codops" in doc.data else (), "the file has no `tasks:`; PEACH requires a `tasks:` key in every task file",
+        return _diag(doc, ("codops",) if "codops" in doc.data else (),
+                     "the file has no `tasks:`; PEACH requires a `tasks:` key in every task file",
                      f"add `tasks:` below `codops:`, then {hint}", key=True)
     what = "only the reserved `dependencies` list" if raw_tasks else "nothing"
     return _diag(doc, ("tasks",), f"`tasks:` holds {what}, so the file defines no task", hint, key=True)
@@ -181,8 +191,8 @@ def _entry(doc: yaml.Document, section: str, name: str, value: Any, model: type[
     base = (section, name)
     kind = "task" if section == "tasks" else "endpoint"
     if not models.valid_name(name):
-        diags.append(_diag(doc, base, f"{kind} name '{name}' may only contain ASCII letters (a-z, A-Z), digits, "
-                           f"'_' and '-': {name_problem(name, '_-')}",
+        diags.append(_diag(doc, base, f"{kind} name '{name}' may only contain ASCII letters (a-z, A-Z), "
+                           f"digits, '_' and '-': {name_problem(name, '_-')}",
                            f"rename it, e.g. `my_{kind}:`", key=True))
         return None
     if not isinstance(value, dict):
@@ -216,8 +226,8 @@ def _environments(doc: yaml.Document, root: models.PeachFile, diags: list[Diagno
     for name, env in (root.py_environments or {}).items():
         path = ("py_environments", name)
         if not models.valid_name(name):
-            diags.append(_diag(doc, path, f"environment name '{name}' may only contain ASCII letters (a-z, A-Z), "
-                               f"digits, '_' and '-': {name_problem(name, '_-')}", "rename it",
+            diags.append(_diag(doc, path, f"environment name '{name}' may only contain ASCII letters "
+                               f"(a-z, A-Z), digits, '_' and '-': {name_problem(name, '_-')}", "rename it",
                                key=True))
             continue
         deps = tuple(_dependencies(doc, path + ("dependencies",), env.dependencies, diags))
