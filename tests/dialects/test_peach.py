@@ -115,6 +115,28 @@ def test_the_organisation_loop_shape(tmp_path: Path) -> None:
     assert "airflow dags trigger peach.debr --conf" in wf.description
 
 
+def test_args_shared_by_a_yaml_alias_reach_both_tasks_typed(tmp_path: Path) -> None:
+    text = ("codops: debr\ntasks:\n  first:\n    notebook: nb.ipynb\n    method: task\n    args: &common\n"
+            "      user: u1\n      item_id: 7\n  second:\n    notebook: nb.ipynb\n    method: task\n"
+            "    args: *common\n")
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert _errors(result) == []
+    [wf] = result.workflows
+    params = {prm.name: (prm.type, json.loads(prm.default)) for prm in wf.params}
+    for task in ("first", "second"):
+        assert params[f"{task}.user"] == (ir.ParamType.STRING, "u1")
+        assert params[f"{task}.item_id"] == (ir.ParamType.INTEGER, 7)
+
+
+def test_a_dag_is_defined_at_the_codops_key_of_its_first_file(tmp_path: Path) -> None:
+    text = "# the organisation\n\ncodops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n" \
+           "    args: {user: x}\n"
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    [wf] = _normalise([p / "peach.yaml"], "debr").workflows
+    assert (wf.origin.file, wf.origin.line, wf.origin.column) == (str(p / "peach.yaml"), 3, 1)
+
+
 def test_args_become_params_typed_from_yaml_and_arguments_name_them(tmp_path: Path) -> None:
     p = _project(tmp_path / "a", {"peach.yaml": LEGACY})
     [wf] = _normalise([p / "peach.yaml"], "debr").workflows
