@@ -19,7 +19,7 @@ def _validate(args: argparse.Namespace) -> int:
     checked = check(args.paths, backend_name=args.backend)
     errors = sorted((d for found in checked.errors.values() for d in found), key=lambda d: (d.file, d.line, d.column))
     for diagnostic in sorted(checked.warnings, key=lambda d: (d.file, d.line, d.column)):
-        print(diagnostic.format())
+        print(diagnostic.format(), flush=True)  # before the errors, on stderr, even through one pipe
     for diagnostic in errors:
         print(diagnostic.format(), file=sys.stderr)
     broken = len(checked.errors)

@@ -114,7 +114,7 @@ def test_missing_project_file_is_a_compile_error_naming_it(write_project, dag_fo
 def test_unknown_executor_tag_suggests_the_closest(write_project, dag_folder):
     write_project("p", "name: p\ntasks:\n  - name: t\n    executor: !peotry\n      command: x\n")
     assert "unknown executor tag '!peotry'" in error_text(compile_folder(dag_folder))
-    assert "did you mean 'poetry'?" in error_text(compile_folder(dag_folder))
+    assert "did you mean '!poetry'?" in error_text(compile_folder(dag_folder))
 
 
 # -- resources -----------------------------------------------------------------------------------------------------

@@ -115,6 +115,28 @@ def test_the_organisation_loop_shape(tmp_path: Path) -> None:
     assert "airflow dags trigger peach.debr --conf" in wf.description
 
 
+def test_args_shared_by_a_yaml_alias_reach_both_tasks_typed(tmp_path: Path) -> None:
+    text = ("codops: debr\ntasks:\n  first:\n    notebook: nb.ipynb\n    method: task\n    args: &common\n"
+            "      user: u1\n      item_id: 7\n  second:\n    notebook: nb.ipynb\n    method: task\n"
+            "    args: *common\n")
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert _errors(result) == []
+    [wf] = result.workflows
+    params = {prm.name: (prm.type, json.loads(prm.default)) for prm in wf.params}
+    for task in ("first", "second"):
+        assert params[f"{task}.user"] == (ir.ParamType.STRING, "u1")
+        assert params[f"{task}.item_id"] == (ir.ParamType.INTEGER, 7)
+
+
+def test_a_dag_is_defined_at_the_codops_key_of_its_first_file(tmp_path: Path) -> None:
+    text = "# the organisation\n\ncodops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n" \
+           "    args: {user: x}\n"
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    [wf] = _normalise([p / "peach.yaml"], "debr").workflows
+    assert (wf.origin.file, wf.origin.line, wf.origin.column) == (str(p / "peach.yaml"), 3, 1)
+
+
 def test_args_become_params_typed_from_yaml_and_arguments_name_them(tmp_path: Path) -> None:
     p = _project(tmp_path / "a", {"peach.yaml": LEGACY})
     [wf] = _normalise([p / "peach.yaml"], "debr").workflows
@@ -218,7 +240,8 @@ def test_a_broken_task_does_not_drop_the_other_tasks(tmp_path: Path) -> None:
             "  bad: {notebook: nb.ipynb, methd: task}\n")
     p = _project(tmp_path / "a", {"peach.yaml": text})
     result = _normalise([p / "peach.yaml"], "debr")
-    assert len(_errors(result)) == 2  # unknown key, missing method
+    # The misspelled key, with its did-you-mean; "missing required key 'method'" beside it would say it twice.
+    assert _errors(result) == ["peach.yaml:4:29: unknown key 'methd'"]
     assert [r.name for r in ir.task_runs(result.workflows[0].graph)] == ["good"]
 
 
@@ -243,7 +266,8 @@ INVALID = {
     "notebook does not exist": ("codops: debr\ntasks:\n  t:\n    notebook: gone.ipynb\n    method: task\n",
                                 "peach.yaml:4:15: notebook gone.ipynb does not exist", "relative to the project"),
     "notebook is not a notebook": ("codops: debr\ntasks:\n  t:\n    notebook: fake.ipynb\n    method: task\n",
-                                   "peach.yaml:4:15: fake.ipynb is not a valid Jupyter notebook", ""),
+                                   "peach.yaml:4:15: fake.ipynb is not a Jupyter notebook: it is not valid JSON",
+                                   "saved by Jupyter"),
     "method not defined at top level": (
         "codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: tsk\n",
         "peach.yaml:5:13: no code cell of nb.ipynb defines `def tsk(...)` at top level", "did you mean 'task'?"),

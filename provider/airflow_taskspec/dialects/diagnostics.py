@@ -8,6 +8,7 @@ with what is wrong and how to write it instead.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,10 +22,16 @@ WHOLE_FILE = "no DAG of this file is built until this is fixed"
 """Added to the hint of an error that stops a whole file, so a user knows why valid parts vanished too."""
 
 
+def closest(word: str, choices: Iterable[str]) -> str:
+    """The choice closest to ``word``, or an empty string when nothing is close."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else ""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A 'did you mean' phrase for the closest choice, or an empty string when nothing is close."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else ""
+    match = closest(word, choices)
+    return f"did you mean '{match}'?" if match else ""
 
 
 class ValueAt(ValueError):
@@ -37,12 +44,32 @@ class ValueAt(ValueError):
         self.key = key  # the error is about the key itself (a resource's name), not its value
 
 
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def name_problem(value: str, extra: str = "-_") -> str:
+    """What makes ``value`` a bad name when names hold ASCII letters and digits, and ``extra`` after the first
+    character: the characters it may not hold (an accented letter is a letter to a user, not to Airflow), and
+    a spelling that would do."""
+    allowed = NAME_CHARACTERS | set(extra)
+    bad = sorted({c for c in value if c not in allowed}, key=value.index)
+    if not bad:
+        return (f"it may not start with '{value[:1]}'; start it with a letter or a digit" if value
+                else "it is empty")
+    shown = ", ".join(f"'{c}'" for c in bad)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
+    suggestion = "".join(c if c in allowed else "_" for c in plain).lstrip("".join(extra))
+    return f"{shown} {'is' if len(bad) == 1 else 'are'} not accepted" + (
+        f"; for example '{suggestion}'" if suggestion and suggestion != value else "")
+
+
 def one_of(choices: Sequence[str]) -> str:
     return ", ".join(f"'{c}'" for c in choices)
 
 
 def warning(doc: Document, path: Path, message: str, hint: str = "") -> Diagnostic:
-    m = doc.mark(path, key=True)
+    """A warning at the key at ``path``, or at the value when it has none (a list's entry)."""
+    m = doc.mark(path, key=tuple(path) in doc.key_marks or tuple(path) not in doc.value_marks)
     return Diagnostic(doc.file, m.line, m.column, message, hint, Severity.WARNING)
 
 
@@ -189,7 +216,22 @@ def model_diagnostic(doc: Document, root: type[BaseModel], err: Any) -> Diagnost
 
 def model_diagnostics(doc: Document, root: type[BaseModel], exc: ValidationError) -> list[Diagnostic]:
     """Every error of ``exc`` (raised validating ``doc.data`` as ``root``), one per place in the file."""
-    return most_specific([model_diagnostic(doc, root, err) for err in exc.errors(include_url=False)])
+    errors = without_misspelled(exc.errors(include_url=False), doc.data, root)
+    return most_specific([model_diagnostic(doc, root, err) for err in errors])
+
+
+def without_misspelled(errors: list[Any], data: Any, root: type[BaseModel]) -> list[Any]:
+    """The errors without the missing keys that an unknown key of the same mapping misspells (`methd:` for
+    `method`): the unknown key's did-you-mean says it all, and "missing 'method'" beside it would confuse."""
+    meant = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = clean_loc(tuple(err["loc"]), data)
+            match = closest(str(loc[-1]), model_keys(_owner_model(root, loc))) if loc else ""
+            if match:
+                meant.add(loc[:-1] + (match,))
+    return [err for err in errors
+            if err["type"] != "missing" or clean_loc(tuple(err["loc"]), data) not in meant]
 
 
 def _specificity(d: Diagnostic) -> int:

@@ -19,9 +19,12 @@ def validate_schedule(value: str) -> str:
             raise ValueError(f"unknown schedule preset '{text}'; use one of {one_of(SCHEDULE_PRESETS)} "
                              f"or a 5-field cron{' (' + suggestion + ')' if suggestion else ''}")
         return text
-    if len(text.split()) != 5 or not croniter.is_valid(text):
+    fields = len(text.split())
+    if fields != 5 or not croniter.is_valid(text):
+        seconds = " (Quartz and Spring crons start with seconds, Airflow's do not: drop the first field)"
+        count = "" if fields == 5 else f"; it has {fields} fields" + (seconds if fields == 6 else "")
         raise ValueError(f"schedule '{value}' is not a valid 5-field cron expression (minute hour day month "
-                         'weekday, separated by spaces), for example "0 3 * * *" for 03:00 every day')
+                         f'weekday, separated by spaces){count}, for example "0 3 * * *" for 03:00 every day')
     return text
 
 

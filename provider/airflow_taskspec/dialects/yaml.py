@@ -7,6 +7,7 @@ the place in the file. Parsing uses libyaml's composer when available (about 14x
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,20 +166,133 @@ def _explain_yaml_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> Spec
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else 1
     column = mark.column + 1 if mark else 1
+    lines = text.splitlines()
+    source_line = lines[line - 1] if mark and line - 1 < len(lines) else ""
+    explained = (_tab(lines, line) or _unclosed_quote(exc) or _colon_in_value(exc, line, column, source_line)
+                 or _no_space_after(lines, line, exc) or _value_then_keys(lines, line, exc)
+                 or _misindented(exc, line, column, source_line))
+    if explained is not None:
+        (line, column), problem, hint = explained
+        return SpecError.single(file, line, column, f"invalid YAML: {problem}", hint)
     problem = exc.problem or "invalid YAML"
     hint = "check the indentation and quoting around this place"
-    source_line = text.splitlines()[line - 1] if mark and line - 1 < len(text.splitlines()) else ""
     if "alias" in f"{exc.context} {problem}" and "*" in source_line:
         # `schedule: * * * * *` - an unquoted cron starts with `*`, which YAML reads as an alias.
         problem = "a value starting with '*' is read by YAML as an alias (a reference), not as text"
         hint = 'quote it: for a cron schedule write `schedule: "* * * * *"`'
-    elif "tab" in problem.lower():
-        hint = "YAML indentation must use spaces, not tabs"
     opened = exc.context_mark
     if exc.context and opened is not None and mark is not None and opened.line != mark.line:
         # `method: [run` on line 5 is only noticed at the end of the file: say where the unclosed part starts.
         problem += f" ({exc.context} started at line {opened.line + 1}, column {opened.column + 1})"
     return SpecError.single(file, line, column, f"invalid YAML: {problem}", hint)
+
+
+Explained = tuple[tuple[int, int], str, str]  # (line, column), problem, hint
+
+
+def _indent(source_line: str) -> int:
+    return len(source_line) - len(source_line.lstrip(" "))
+
+
+def _tab(lines: list[str], line: int) -> Explained | None:
+    """A tab in the indentation of the line YAML stopped at (or of the line above, when it stopped later)."""
+    for number in (line, line - 1):
+        if 0 < number <= len(lines):
+            text = lines[number - 1]
+            lead = text[:len(text) - len(text.lstrip(" \t"))]
+            if "\t" in lead:
+                return ((number, lead.index("\t") + 1),
+                        f"line {number} is indented with a tab; YAML indents with spaces only",
+                        ("replace the tab with spaces, so that the line starts in the same column as the "
+                         "other keys of its mapping"))
+    return None
+
+
+def _previous_line(lines: list[str], line: int) -> int:
+    """The number of the last line above ``line`` that holds more than a comment (0 when there is none)."""
+    for number in range(line - 1, 0, -1):
+        stripped = lines[number - 1].strip()
+        if stripped and not stripped.startswith("#"):
+            return number
+    return 0
+
+
+_KEY_VALUE = re.compile(r"^(?P<lead>[ -]*)(?P<key>[^\s:#'\"][^:#]*?):[ ]+(?P<value>[^\s#].*?)\s*(?:#.*)?$")
+
+
+def _unclosed_quote(exc: yaml.MarkedYAMLError) -> Explained | None:
+    opened = exc.context_mark
+    if opened is None or exc.context != "while scanning a quoted scalar":
+        return None
+    problem = f"the quote opened at line {opened.line + 1}, column {opened.column + 1} is never closed"
+    return (opened.line + 1, opened.column + 1), problem, "close it with the same quote (`\"` or `'`) at the end"
+
+
+def _colon_in_value(exc: yaml.MarkedYAMLError, line: int, column: int, source_line: str) -> Explained | None:
+    """`command: echo a: b`: a ': ' inside a plain value reads as a second key on the line."""
+    if "mapping values are not allowed" not in (exc.problem or ""):
+        return None
+    found = _KEY_VALUE.match(source_line[:column - 1])
+    if found is None:
+        return None
+    key = found["key"]
+    return ((line, column), f"the value of `{key}:` holds ': ', which YAML reads as the start of another key",
+            f"quote the value: `{key}: \"{source_line[found.start('value'):].strip()}\"`")
+
+
+_NO_SPACE = re.compile(r"^\s*(?P<word>-[^\s-]\S*|[A-Za-z_][\w-]*:[^\s:]\S*)")
+
+
+def _no_space_after(lines: list[str], line: int, exc: yaml.MarkedYAMLError) -> Explained | None:
+    """`name:x` (text, not a key) or `-name: t` (a key named '-name', not a list entry) on the line above."""
+    if "mapping values are not allowed" not in (exc.problem or ""):
+        return None
+    above = _previous_line(lines, line)
+    found = _NO_SPACE.match(lines[above - 1]) if above else None
+    if found is None:
+        return None
+    word = found["word"]
+    at = (above, found.start("word") + 1)
+    if word.startswith("-"):
+        return (at, f"`{word}` on line {above} has no space after `-`, so it does not start a list entry",
+                f"write `- {word[1:]}`")
+    key, value = word.split(":", 1)
+    problem = f"`{word}` on line {above} has no space after the colon, so YAML reads it as text, not as a key"
+    return at, problem, f"write `{key}: {value}`"
+
+
+def _value_then_keys(lines: list[str], line: int, exc: yaml.MarkedYAMLError) -> Explained | None:
+    """`executor: pip` followed by indented keys: YAML reads a key below a value as a syntax error."""
+    if "mapping values are not allowed" not in (exc.problem or "") or not 0 < line <= len(lines):
+        return None
+    above = _previous_line(lines, line)
+    found = _KEY_VALUE.match(lines[above - 1]) if above else None
+    if found is None or _indent(lines[line - 1]) <= len(found["lead"]) or found["value"][:1] in "!&*|>":
+        return None
+    key, value = found["key"], found["value"]
+    hint = (f"remove '{value}' so that the indented lines are the keys of `{key}:`, or indent them like "
+            f"`{key}:` if they are keys of their own")
+    if key == "executor" and value.isidentifier():
+        hint = f"an executor is a tag, written with `!`: `executor: !{value}`, with its keys indented below"
+    problem = (f"`{key}:` on line {above} has the value '{value}', so the indented key on line {line} cannot "
+               "belong to it")
+    return (above, found.start("value") + 1), problem, hint
+
+
+def _misindented(exc: yaml.MarkedYAMLError, line: int, column: int, source_line: str) -> Explained | None:
+    """A list entry or a key that starts in a column its list or mapping does not use."""
+    context = exc.context or ""
+    opened = exc.context_mark
+    starts_line = column == _indent(source_line) + 1
+    if opened is None or not context.startswith("while parsing a block") or not starts_line:
+        return None
+    kind, items = ("list", "entries") if "collection" in context else ("mapping", "keys")
+    expected = opened.column + 1
+    problem = (f"line {line} starts in column {column}, but the {items} of the {kind} it belongs to (from "
+               f"line {opened.line + 1}) start in column {expected}")
+    hint = (f"indent it to column {expected} like the other {items}, or 2 spaces deeper than a key to nest it "
+            "below that key")
+    return (line, column), problem, hint
 
 
 def _could_be_deep(text: str) -> bool:

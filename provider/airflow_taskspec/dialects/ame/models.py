@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from ... import ir
 from .. import env, paths, resources
-from ..diagnostics import ValueAt, did_you_mean
+from ..diagnostics import ValueAt, closest, did_you_mean, name_problem
 from ..schedules import validate_schedule
 from ..yaml import TAG_KEY
 
@@ -57,6 +57,13 @@ class Executor(_Model):
     @model_validator(mode="before")
     @classmethod
     def _needs_tag(cls, data: Any) -> Any:
+        if isinstance(data, str):  # `executor: pip`, the tag without its `!` (pydantic shows only ValueError)
+            known = data if data in EXECUTOR_TAGS else closest(data, EXECUTOR_TAGS)
+            example = f"`executor: !{known}`" if known else "`executor: !poetry`"
+            raise ValueError(  # noqa: TRY004
+                f"the executor is the text '{data}', but an executor is a tag written with `!`: "
+                f"write {example} and its fields (`command: ...`) indented on the lines below. "
+                f"Tags: {', '.join(DOCUMENTED_TAGS)}")
         if isinstance(data, dict) and TAG_KEY not in data:
             raise ValueError(
                 "the executor has no executor tag; write the tag on the line after `executor:`, for example "
@@ -71,7 +78,7 @@ class Executor(_Model):
     @classmethod
     def _known_tag(cls, value: str) -> str:
         if value not in EXECUTOR_TAGS:
-            suggestion = did_you_mean(value, EXECUTOR_TAGS)
+            suggestion = did_you_mean(f"!{value}", [f"!{tag}" for tag in EXECUTOR_TAGS])
             raise ValueError(f"unknown executor tag '!{value}'; use one of {', '.join(DOCUMENTED_TAGS)}"
                              + (f" ({suggestion})" if suggestion else ""))
         return value
@@ -293,7 +300,8 @@ class Task(_Model):
     @classmethod
     def _plain_name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
-            raise ValueError(f"task name '{value}' may only contain letters, digits, '-' and '_'")
+            raise ValueError(f"task name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' "
+                             f"and '_': {name_problem(value)}")
         return value
 
     @model_validator(mode="after")
@@ -387,7 +395,7 @@ class Project(_Model):
     @classmethod
     def _plain_name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(f"project name '{value}' may only contain letters, digits, '-' and '_' "
-                             "(it becomes the first part of every DAG id)")
+            raise ValueError(f"project name '{value}' may only contain ASCII letters (a-z, A-Z), digits, '-' "
+                             f"and '_' (it becomes the first part of every DAG id): {name_problem(value)}")
         return value
 

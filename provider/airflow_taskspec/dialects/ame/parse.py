@@ -18,7 +18,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...errors import Diagnostic, SpecError
-from ..diagnostics import clean_loc, model_diagnostic, most_specific, stops_the_file, warning
+from ..diagnostics import (
+    clean_loc,
+    model_diagnostic,
+    most_specific,
+    stops_the_file,
+    warning,
+    without_misspelled,
+)
 from ..yaml import Document, load
 from .legacy import check_generation, strip_legacy
 from .models import DataSet, Model, Project, Task, Training
@@ -50,6 +57,9 @@ class ParsedSpec:
 
 
 def parse(doc: Document) -> ParsedSpec:
+    if doc.data is None:
+        raise doc.error((), "the file is empty (or holds only comments), so it defines no project",
+                        "start the file with `name: my_project` and a `tasks:` list, or delete the file")
     if not isinstance(doc.data, dict):
         raise doc.error((), "an AME file must be a mapping with `name:` and `tasks:`",
                         "start the file with `name: my_project` and a `tasks:` list")
@@ -69,6 +79,8 @@ def parse(doc: Document) -> ParsedSpec:
         if model.modelType is not None:
             warnings.append(warning(doc, ("models", i, "modelType"),
                                     f"model '{model.name}': `modelType` is not used by taskspec and is ignored"))
+    if not errors and not blocking:
+        warnings.extend(_defines_nothing(doc, project))
     return ParsedSpec(doc, project, warnings, stripped, errors, broken,
                       stops_the_file(SpecError(blocking)).diagnostics if blocking else [])
 
@@ -86,6 +98,9 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
         return Project.model_validate(data), [], {}, []
     except ValidationError as exc:
         failures = exc.errors(include_url=False)
+    # Every failure decides what is dropped; a missing key that an unknown key misspells is not shown.
+    shown = [id(err) for err in without_misspelled(failures, doc.data, Project)]
+    hidden: list[Diagnostic] = []
     fatal: list[Diagnostic] = []
     blocking: list[Diagnostic] = []
     recoverable: list[Diagnostic] = []
@@ -94,6 +109,8 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
     for err in failures:
         loc = clean_loc(tuple(err["loc"]), doc.data)
         diagnostic = model_diagnostic(doc, Project, err)
+        if id(err) not in shown:
+            hidden.append(diagnostic)
         if loc[:1] in ((), ("name",), ("project",)) and err["type"] != "extra_forbidden":
             blocking.append(diagnostic)  # the name (missing, not text, badly formed, or given twice)
         elif len(loc) >= 2 and loc[0] in SECTIONS and isinstance(loc[1], int):
@@ -105,7 +122,7 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
             continue
         recoverable.append(diagnostic)
     if fatal:
-        raise SpecError(most_specific(fatal + blocking + recoverable) + warnings)
+        raise SpecError(most_specific(_shown(fatal + blocking + recoverable, hidden)) + warnings)
     kept = {key: _without(key, value, broken) for key, value in data.items() if key not in dropped_keys}
     if blocking:
         kept = {key: value for key, value in kept.items() if key not in NAME_KEYS} | {"name": STAND_IN_NAME}
@@ -121,7 +138,25 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
             valid = iter(getattr(project, section) or [])
             update[section] = [_placeholder(section, raw) if (section, i) in broken else next(valid)
                                for i, raw in enumerate(original)]
-    return project.model_copy(update=update), most_specific(recoverable), broken, most_specific(blocking)
+    return (project.model_copy(update=update), most_specific(_shown(recoverable, hidden)), broken,
+            most_specific(_shown(blocking, hidden) or blocking))
+
+
+def _shown(diagnostics: list[Diagnostic], hidden: list[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diagnostics if d not in hidden]
+
+
+def _defines_nothing(doc: Document, project: Project) -> list[Diagnostic]:
+    """A warning for a file that holds no task, template, model or data set: it builds no DAG and shares
+    nothing. A file of templates only is not warned about: other projects use them (``fromTemplate: p.name``)."""
+    if any(getattr(project, section) for section in SECTIONS):
+        return []
+    written = "tasks" in doc.data
+    where: tuple[str, ...] = ("tasks",) if written else next(((k,) for k in NAME_KEYS if k in doc.data), ())
+    what = "its `tasks:` list is empty" if written else "it has no `tasks:` list"
+    return [warning(doc, where, f"project '{project.name}' defines no task, so no DAG is built: {what}",
+                    "add the tasks below `tasks:`, each starting with `- name: my_task`; a file that shares "
+                    "templates with other projects lists them below `templates:`")]
 
 
 def _without(key: str, value: Any, broken: dict[Item, int]) -> Any:

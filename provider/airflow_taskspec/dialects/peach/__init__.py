@@ -3,9 +3,11 @@ codops into one continuous loop DAG per organisation, plus the shared metadata l
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ... import ir
+from ...errors import Diagnostic, Severity
 from ..contract import FilePattern, Group, Lookup, Normalised, project_folder
 from . import models, normalise, parse, schema
 
@@ -49,6 +51,8 @@ class PeachDialect:
         elif group.key == METADATA_GROUP:
             wf, plans = normalise.metadata_loop(files)
             workflows = [wf]
+            for warning in _both_ways(files):
+                plans[0].diagnostics.setdefault(warning.file, []).append(warning)
         else:
             wf, one = normalise.organisation(group.key, files)
             workflows, plans = [wf], [one]
@@ -63,6 +67,18 @@ class PeachDialect:
 
     def json_schema(self) -> dict[str, Any]:
         return schema.json_schema()
+
+
+def _both_ways(files: list[parse.ParsedFile]) -> list[Diagnostic]:
+    """A warning at each `peach.yaml` whose project also has files in `peach.conf/`: PEACH registers a
+    project's tasks in one of the two ways, so a task may be lost when the project moves to PEACH. taskspec
+    reads both."""
+    conf = {f.project for f in files if os.path.basename(f.file) != "peach.yaml"}
+    message = ("this project defines tasks both in peach.yaml and in peach.conf/; PEACH registers a project's "
+               "tasks either from peach.yaml or from peach.conf/ (taskspec reads both)")
+    hint = "move the tasks of peach.yaml into a file of peach.conf/, or the reverse, and delete the other"
+    return [Diagnostic(f.file, 1, 1, message, hint, Severity.WARNING)
+            for f in files if os.path.basename(f.file) == "peach.yaml" and f.project in conf]
 
 
 DIALECT = PeachDialect()

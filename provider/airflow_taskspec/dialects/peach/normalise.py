@@ -18,7 +18,7 @@ from ... import config, ir
 from ...errors import Diagnostic, Severity
 from ...runtime import notebook
 from ..diagnostics import did_you_mean, one_of
-from . import models
+from . import models, notebook_checks
 from .parse import Dependency, Entry, ParsedFile
 
 DAG_PREFIX = "peach."
@@ -137,9 +137,11 @@ def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:
     path = os.path.join(f.project, spec.notebook)
     result.notebooks.add(path)
     try:
-        cells = notebook.read_code_cells(path, spec.notebook)
+        cells = notebook_checks.read_cells(path, spec.notebook)
     except notebook.NotebookError as exc:
         hint = "the path is relative to the project folder " + f.project
+        if os.path.isfile(path):
+            hint = f"point `notebook:` at a notebook saved by Jupyter; {hint}"
         result.report(entry.file, entry.marks["notebook"], str(exc), hint)
         return False
     definition = notebook.find_method(cells, spec.method)
@@ -159,6 +161,9 @@ def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:
 
 
 def _method_hint(cells: list[notebook.Cell], method: str) -> str:
+    nested = notebook_checks.nested_definition(cells, method)
+    if nested is not None:
+        return nested
     names = [n.name for c in cells for n in notebook.top_level_functions(c)]
     return did_you_mean(method, names) or (f"functions defined: {one_of(names)}" if names else
                                            "define the entry point with `def` at the top level of a code cell")
@@ -217,10 +222,10 @@ def workflow(dag_id: str, title: str, tasks: list[tuple[PlannedTask, str]], file
         run, run_params = _task_run(task, prefix, timeout, project_of[task.entry.file])
         runs.append(run)
         params += run_params
-    first = tasks[0][0].entry
+    first = next(f for f in files if f.file == tasks[0][0].entry.file)  # the DAG is where its codops is
     text = "\n".join(f"# {f.file}\n{f.text.rstrip()}\n" for f in files)
     return ir.Workflow(
-        dag_id=dag_id, title=title, origin=ir.Origin(first.file, *first.where), source_text=text,
+        dag_id=dag_id, title=title, origin=ir.Origin(first.file, *first.codops_where), source_text=text,
         graph=ir.Sequence(tuple(runs), continue_on_failure=True), description=_conf_doc(dag_id, params),
         tags=tags, owner="peach", schedule=ir.Continuous(), max_active_runs=1, params=tuple(params),
     )

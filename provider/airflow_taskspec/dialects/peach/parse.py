@@ -21,7 +21,14 @@ from pydantic import BaseModel, ValidationError
 
 from ...errors import Diagnostic, SpecError
 from .. import yaml
-from ..diagnostics import model_diagnostic, most_specific, stops_the_file
+from ..diagnostics import (
+    closest,
+    model_diagnostic,
+    most_specific,
+    name_problem,
+    stops_the_file,
+    without_misspelled,
+)
 from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
@@ -70,7 +77,7 @@ class ParsedFile:
     project: str  # the project folder: notebooks are relative to it
     text: str
     codops: str
-    codops_where: Where
+    codops_where: Where  # the `codops:` key: where the organisation's DAG is said to be defined
     tasks: tuple[Entry, ...]
     endpoints: tuple[Entry, ...]
     dependencies: tuple[Dependency, ...]  # legacy: root list and `tasks.dependencies`
@@ -81,6 +88,10 @@ class ParsedFile:
 
 def read(path: str, text: str, project: str) -> ParsedFile:
     doc = yaml.load(path, text)
+    if doc.data is None:
+        raise doc.error((), "the file is empty (or holds only comments); PEACH requires `codops:` and "
+                        "`tasks:`", "start the file with `codops: <your organisation code>`, then `tasks:`, or "
+                        "delete the file")
     if not isinstance(doc.data, dict):
         raise doc.error((), "a PEACH task file must be a mapping with `codops:` and `tasks:`",
                         "start the file with `codops: <your organisation code>`, then `tasks:`")
@@ -93,8 +104,12 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         diags.append(_diag(doc, ("tasks",), "'tasks' must be a mapping of task name -> task",
                            "write each task's name on its own line below `tasks:`, with its keys indented below"))
         raw_tasks = {}
+    elif not any(name != models.RESERVED_TASK_KEY for name in raw_tasks or {}) and not _misspells_tasks(doc):
+        diags.append(_no_task(doc, raw_tasks))
     raw_tasks = raw_tasks or {}
-    dependencies = list(_dependencies(doc, ("dependencies",), doc.data.get("dependencies"), diags))
+    root_list = doc.data.get("dependencies")  # not a list: the file's model check says so already
+    root_list = root_list if isinstance(root_list, list) else None
+    dependencies = list(_dependencies(doc, ("dependencies",), root_list, diags))
     if models.RESERVED_TASK_KEY in raw_tasks:
         dependencies += _dependencies(doc, ("tasks", models.RESERVED_TASK_KEY), raw_tasks[models.RESERVED_TASK_KEY],
                                       diags)
@@ -108,7 +123,7 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     raw_endpoints = doc.data.get("endpoints") or {}
     endpoints = [_entry(doc, "endpoints", name, value, models.Endpoint, native, generation_current, diags)
                  for name, value in raw_endpoints.items()] if isinstance(raw_endpoints, dict) else []
-    m = doc.mark(("codops",))
+    m = doc.mark(("codops",), key=True)
     return ParsedFile(
         file=path, project=project, text=text, codops=root.codops, codops_where=(m.line, m.column),
         tasks=tuple(t for t in tasks if t is not None), endpoints=tuple(e for e in endpoints if e is not None),
@@ -118,6 +133,24 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     )
 
 
+
+
+def _misspells_tasks(doc: yaml.Document) -> bool:
+    """A root key such as `task:` is reported as unknown with "did you mean 'tasks'?", which says it all."""
+    return "tasks" not in doc.data and any(closest(str(key), ("tasks",)) for key in doc.data
+                                           if key != "codops")
+
+
+def _no_task(doc: yaml.Document, raw_tasks: dict[str, Any] | None) -> Diagnostic:
+    """PEACH requires a `tasks:` key holding the tasks; a file without one registers nothing."""
+    hint = ("write each task's name on its own line below `tasks:`, with its `notebook:` and `method:` "
+            "indented below it")
+    if "tasks" not in doc.data:
+        return _diag(doc, ("codops",) if "codops" in doc.data else (),
+                     "the file has no `tasks:`; PEACH requires a `tasks:` key in every task file",
+                     f"add `tasks:` below `codops:`, then {hint}", key=True)
+    what = "only the reserved `dependencies` list" if raw_tasks else "nothing"
+    return _diag(doc, ("tasks",), f"`tasks:` holds {what}, so the file defines no task", hint, key=True)
 
 
 def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile, list[Diagnostic]]:
@@ -149,6 +182,7 @@ def _root(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[models.PeachFile
 def _model_errors(doc: yaml.Document, root: type[BaseModel], exc: ValidationError, prefix: tuple[Any, ...]
                   ) -> list[Diagnostic]:
     errors = [{**err, "loc": prefix + tuple(err["loc"])} for err in exc.errors(include_url=False)]
+    errors = without_misspelled(errors, doc.data, root)
     return most_specific([model_diagnostic(doc, root, err) for err in errors])
 
 
@@ -157,8 +191,9 @@ def _entry(doc: yaml.Document, section: str, name: str, value: Any, model: type[
     base = (section, name)
     kind = "task" if section == "tasks" else "endpoint"
     if not models.valid_name(name):
-        diags.append(_diag(doc, base, f"{kind} name '{name}' must be letters, digits, '_' or '-'",
-                           "rename it, e.g. `my_task:`", key=True))
+        diags.append(_diag(doc, base, f"{kind} name '{name}' may only contain ASCII letters (a-z, A-Z), "
+                           f"digits, '_' and '-': {name_problem(name, '_-')}",
+                           f"rename it, e.g. `my_{kind}:`", key=True))
         return None
     if not isinstance(value, dict):
         diags.append(_diag(doc, base, f"{kind} '{name}' must be a mapping with `notebook:` and `method:`",
@@ -191,8 +226,9 @@ def _environments(doc: yaml.Document, root: models.PeachFile, diags: list[Diagno
     for name, env in (root.py_environments or {}).items():
         path = ("py_environments", name)
         if not models.valid_name(name):
-            diags.append(_diag(doc, path, f"environment name '{name}' must be letters, digits, '_' or '-'",
-                               "rename it", key=True))
+            diags.append(_diag(doc, path, f"environment name '{name}' may only contain ASCII letters "
+                               f"(a-z, A-Z), digits, '_' and '-': {name_problem(name, '_-')}", "rename it",
+                               key=True))
             continue
         deps = tuple(_dependencies(doc, path + ("dependencies",), env.dependencies, diags))
         envs.append(Environment(name, deps, doc.file, _where(doc, path, key=True)))
