@@ -17,9 +17,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from .. import ir, recipes
+from .. import artifact_store, ir, recipes
 from ..config import Settings
-from .. import artifact_store
 from ..runtime import layout, notebook, phases, processes
 from . import StepPlan, notebook_task, secrets
 from .inputs import input_env, input_staging

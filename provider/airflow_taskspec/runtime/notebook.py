@@ -22,8 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import notebook_child
-from . import processes
+from . import notebook_child, processes
 
 RUNNER = os.path.abspath(notebook_child.__file__)
 PROGRAM_FILE = os.path.join(".taskspec", "notebook-program.json")
