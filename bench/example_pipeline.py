@@ -131,7 +131,7 @@ def dags_test(dag_id: str, env: dict[str, str]) -> tuple[float, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=2, help="counted rounds (after one warm-up run per side)")
+    parser.add_argument("--rounds", type=int, default=3, help="counted rounds (after one warm-up run per side)")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args()
 
@@ -198,7 +198,7 @@ def report(args: argparse.Namespace, totals: dict[str, list[float]], step_walls:
 
         Command: `make bench` (runs `.venv/bin/python bench/example_pipeline.py --rounds {args.rounds}`)
 
-        `airflow dags test house_prices.train_and_compare` (the example in `dags/examples/house_prices`: prepare_data, then train_linear and train_knn, then compare; `!pip` steps with numpy), local backend, SQLite, against `airflow dags test` of the same four commands hand-written as one BashOperator each (workspace made, project and earlier outputs copied in, the command run in a prepared virtualenv with the same requirements, outputs copied out, workspace removed). One warm-up run per side (it builds both environments once), then {args.rounds} counted rounds, the sides alternating. Phase times are the steps' own `taskspec: <phase> done in X s` log lines; a step's wall time is from Airflow's `[DAG TEST] starting` to `end task` lines (it includes starting the task); the total is the whole `airflow dags test` command (Airflow's start-up, parse and database included). Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, shared with other sessions' test runs while this ran: the seconds are noisy.
+        `airflow dags test house_prices.train_and_compare` (the example in `dags/examples/house_prices`: prepare_data, then train_linear and train_knn, then compare; `!pip` steps with numpy), local backend, SQLite, against `airflow dags test` of the same four commands hand-written as one BashOperator each (workspace made, project and earlier outputs copied in, the command run in a prepared virtualenv with the same requirements, outputs copied out, workspace removed). One warm-up run per side (it builds both environments once), then {args.rounds} counted rounds, the sides alternating. Phase times are the steps' own `taskspec: <phase> done in X s` log lines; a step's wall time is from Airflow's `[DAG TEST] starting` to `end task` lines (it includes starting the task; the first step's also includes the start of the in-process API server that `airflow dags test` runs its first task through, on both sides); the total is the whole `airflow dags test` command (Airflow's start-up, parse and database included). Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, shared with other sessions' test runs while this ran: the seconds are noisy.
 
         | step | workspace | provision | run | collect | cleanup | in phases | step wall, taskspec | step wall, hand-written |
         |---|---|---|---|---|---|---|---|---|
