@@ -34,9 +34,7 @@ validate: setup
 # process, both sides alike, recompiles what it imports and the figures measure the compiler.
 bench: setup
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib provider
-	$(BIN)/python bench/run.py
-	$(BIN)/python bench/step_overhead.py
-	$(BIN)/python bench/data_plane.py
+	$(BIN)/python bench/all.py
 
 # A long fuzzing run of the front end (the suite runs a short one): TASKSPEC_FUZZ_EXAMPLES per property.
 fuzz: setup

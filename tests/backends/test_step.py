@@ -125,9 +125,12 @@ def test_a_timeout_stops_the_whole_process_group_collects_and_stays_a_timeout(tm
     assert task.leftovers() == []
 
 
-def test_on_kill_stops_the_process_group_and_removes_the_workspace_at_once(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
-    task = Task(tmp_path, f"sleep 300 & echo $! > {pid_file}; wait")
+# A background child that takes a moment to exit on SIGTERM (its trap runs first): bash, the group's leader,
+# is gone before it, so "stopped" must mean the whole group has exited, not the leader alone.
+SLOW_TO_DIE = "( trap 'sleep 0.3; exit 0' TERM; sleep 300 & wait ) & echo $! > {pid_file}; wait"
+
+
+def _run_in_thread(task: Task) -> tuple[threading.Thread, list[BaseException]]:
     errors: list[BaseException] = []
 
     def task_runner() -> None:
@@ -138,16 +141,52 @@ def test_on_kill_stops_the_process_group_and_removes_the_workspace_at_once(tmp_p
 
     worker = threading.Thread(target=task_runner)
     worker.start()
+    return worker, errors
+
+
+def test_on_kill_stops_the_process_group_and_removes_the_workspace_at_once(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    task = Task(tmp_path, SLOW_TO_DIE.format(pid_file=pid_file))
+    worker, errors = _run_in_thread(task)
     deadline = time.monotonic() + 20
-    while not pid_file.exists() and time.monotonic() < deadline:
+    while not pid_file.exists() and time.monotonic() < deadline:  # the command is running
         time.sleep(0.05)
     assert task.leftovers(), "the workspace exists while the command runs"
-    task.op.on_kill()  # marked failed / cleared: Airflow's SIGTERM handler calls this
+    # Marked failed / cleared: Airflow's SIGTERM handler calls this. It comes from another thread here, maybe
+    # while the step's thread is still between starting the command and recording it.
+    task.op.on_kill()
     assert task.leftovers() == [] and not _process_alive(int(pid_file.read_text()))
     worker.join(20)
     assert not worker.is_alive()
     assert len(errors) == 1 and "taskspec: run failed: the step was stopped" in str(errors[0])
     assert task.saved() == []  # a stopped step collects nothing
+
+
+def test_on_kill_while_the_command_starts_still_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Airflow's SIGTERM handler runs on_kill in the task's own thread, wherever it is: here right after the
+    # command's process exists and before the operator has recorded it.
+    from airflow_taskspec.backends import local
+
+    pid_file = tmp_path / "child.pid"
+    task = Task(tmp_path, SLOW_TO_DIE.format(pid_file=pid_file))
+    real_popen = local.subprocess.Popen
+
+    def popen_then_sigterm(args: Any, **kwargs: Any) -> Any:
+        process = real_popen(args, **kwargs)
+        if args[0] == "bash":  # the step's command
+            task.op.on_kill()  # the signal handler, interrupting the start
+        return process
+
+    monkeypatch.setattr(local.subprocess, "Popen", popen_then_sigterm)
+    worker, errors = _run_in_thread(task)
+    worker.join(20)
+    if worker.is_alive():  # the command was not stopped: stop it now (it is recorded by now), then fail
+        task.op.on_kill()
+        worker.join(20)
+        pytest.fail("the command went on running after on_kill")
+    assert len(errors) == 1 and "taskspec: run failed: the step was stopped" in str(errors[0])
+    assert not pid_file.exists() or not _process_alive(int(pid_file.read_text()))
+    assert task.leftovers() == [] and task.saved() == []
 
 
 @pytest.mark.parametrize("raised", [AirflowFailException("no retry, please"), AirflowSkipException("nothing new")])

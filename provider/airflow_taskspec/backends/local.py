@@ -11,20 +11,28 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from .. import ir, recipes
+from .. import artifact_store, ir, recipes
 from ..config import Settings
-from .. import artifact_store
-from ..runtime import layout, notebook, phases
+from ..runtime import layout, notebook, phases, processes
 from . import StepPlan, notebook_task, secrets
 from .inputs import input_env, input_staging
 from .step import RESULT_NOTE, RunTeardownOperator, StepOperator, StepState
 from .storage import data_set_publishing, data_set_staging
 
 STOP_GRACE_SECONDS = 10
+
+# Between a command's start and its recording in ``_process`` there is a moment when ``on_kill`` cannot see
+# it. Starting and recording happen under this lock, and ``on_kill`` reads ``_process`` under it: from another
+# thread it waits until the command is recorded; from Airflow's SIGTERM handler (this thread, so the lock is
+# re-entrant) it may find none, and then the run phase stops the command right after recording it, because
+# ``on_kill`` set ``_stopped`` before looking.
+_STARTING = threading.RLock()
 
 # What user code sees of the worker's environment without being configured: what a shell, locale, time,
 # temporary files and network (proxies, CA certificates) need, and nothing of Airflow's own (the metadata
@@ -87,15 +95,16 @@ class LocalStepOperator(StepOperator):
         version = recipe.python_version or self.settings.default_python_version
         script = recipes.script(recipe, python_version=version, env_cache_dir=self.settings.env_cache_dir)
         self.log.info("running in %s:\n%s", workspace, script)
-        self._process = subprocess.Popen(
-            ["bash", "-c", script], cwd=workspace, env=self.environment(context, workspace),
+        env = self.environment(context, workspace)
+        process = self._start(lambda: subprocess.Popen(
+            ["bash", "-c", script], cwd=workspace, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        ))
         try:
-            assert self._process.stdout is not None
-            for raw in self._process.stdout:
+            assert process.stdout is not None
+            for raw in process.stdout:
                 self.log.info("%s", raw.decode(errors="replace").rstrip("\n"))
-            code = self._process.wait()
+            code = process.wait()
         except BaseException:  # a timeout (or anything) while it runs: its whole process group goes first
             self._stop_command()
             raise
@@ -114,10 +123,10 @@ class LocalStepOperator(StepOperator):
         prog = notebook_task.program(recipe, project_folder=self.task_run.source.folder or workspace,
                                      workspace=workspace, params=context["params"])
         self.log.info("notebook %s, version %s", recipe.notebook, prog.version)
-        self._process = notebook.start(prog, python=python, workspace=workspace,
-                                       env=self.environment(context, workspace))
+        env = self.environment(context, workspace)
+        process = self._start(lambda: notebook.start(prog, python=python, workspace=workspace, env=env))
         try:
-            outcome = notebook.finish(self._process, workspace, log=lambda line: self.log.info("%s", line))
+            outcome = notebook.finish(process, workspace, log=lambda line: self.log.info("%s", line))
         except BaseException:  # a timeout (or anything) while it runs: its whole process group goes first
             self._stop_command()
             raise
@@ -159,11 +168,21 @@ class LocalStepOperator(StepOperator):
             remove_workspace(self._workspace, self.settings.workspace_root)
             self.log.info("removed workspace %s", self._workspace)
 
+    def _start(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        """Start the command in its own process group and record it where ``on_kill`` finds it."""
+        with _STARTING:
+            process = self._process = start()
+        if self._stopped:  # on_kill ran while the command started, and could not see it
+            self._stop_command()
+        return process
+
     def _stop_command(self) -> None:
-        process = self._process
+        with _STARTING:
+            process = self._process
         if process is None or process.poll() is not None:
             return
-        notebook.stop(process, STOP_GRACE_SECONDS)  # TERM to the process group, KILL after the grace period
+        # TERM to the process group, KILL after the grace period; returns when the whole group has exited.
+        processes.stop(process, STOP_GRACE_SECONDS)
         self.log.info("stopped the command's process group %s", process.pid)
 
 

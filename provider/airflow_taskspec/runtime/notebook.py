@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import notebook_child
+from . import notebook_child, processes
 
 RUNNER = os.path.abspath(notebook_child.__file__)
 PROGRAM_FILE = os.path.join(".taskspec", "notebook-program.json")
@@ -201,20 +201,6 @@ def start(prog: Program, *, python: str, workspace: str, env: dict[str, str] | N
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop(process: subprocess.Popen[bytes], grace_seconds: float = 10) -> None:
-    """Stop the child and everything it started (its process group): TERM, then KILL after a grace period."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace_seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
-
-
 def finish(process: subprocess.Popen[bytes], workspace: str, log: Callable[[str], Any] = print) -> Outcome:
     """Stream the child's output to ``log`` until it exits, then read its result."""
     assert process.stdout is not None
@@ -249,7 +235,7 @@ def run(prog: Program, *, python: str, workspace: str, env: dict[str, str] | Non
 
     def expire() -> None:
         timed_out.set()
-        stop(process)
+        processes.stop(process)
 
     timer = threading.Timer(timeout, expire) if timeout else None
     if timer:
