@@ -47,6 +47,18 @@ def test_tasks_run_one_by_one_and_a_failure_does_not_stop_the_next(dags: dict[st
     assert dag.get_task("loop_result").trigger_rule == "all_success"
 
 
+def test_only_the_steps_carry_the_loops_params(dags: dict[str, Any]) -> None:
+    """Each step sees every param of its DAG; loop_result and the teardown read none, so they carry no copy
+    (Airflow deep-copies a DAG's params into every operator built in its context: the parse benchmark's cost)."""
+    dag = dags["peach.zzebu"]
+    assert set(dag.get_task("rank_headlines").params) == set(dag.params) == {
+        "rank_headlines.source", "rank_headlines.top", "rank_headlines.weights", "word_stats.min_length",
+        "word_stats.report"}
+    assert dict(dag.get_task("loop_result").params) == {}
+    assert dict(dag.get_task("taskspec_teardown").params) == {}
+    assert {dag.get_task(t).owner for t in dag.task_ids} == {dag.get_task("rank_headlines").owner}
+
+
 def test_execution_timeouts_are_one_hour_and_five_minutes_in_the_metadata_loop(dags: dict[str, Any]) -> None:
     assert dags["peach.zzebu"].get_task("rank_headlines").execution_timeout == timedelta(hours=1)
     metadata = dags["peach.metadata"]

@@ -52,6 +52,8 @@ class _Wiring:
     workflow: ir.Workflow
     used_ids: set[str] = field(default_factory=lambda: {RUN_TEARDOWN_ID})
     steps: list[Any] = field(default_factory=list)
+    # (task id, the steps it waits for): loop results, built once the steps are (see _add_without_params)
+    loop_results: list[tuple[str, list[Any]]] = field(default_factory=list)
 
     def step_id(self, name: str) -> str:
         candidate, n = name, 1
@@ -124,11 +126,10 @@ def _wire_sequence(w: _Wiring, step: ir.Sequence, earlier: tuple[str, ...], last
         every += l_
         ran += r
     if step.continue_on_failure and every:
-        result = EmptyOperator(task_id=w.step_id(LOOP_RESULT_ID), trigger_rule=TriggerRule.ALL_SUCCESS)
-        for done in every:
-            done >> result
-        w.steps.append(result)
-        previous = [result]
+        # What comes after the loop waits for all its tasks (and, by its default rule, fails when one did); the
+        # loop_result task itself is added after the wiring.
+        w.loop_results.append((w.step_id(LOOP_RESULT_ID), every))
+        previous = every
     return firsts, previous, ran
 
 
@@ -154,9 +155,25 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
     ) as dag:
         w = _Wiring(backend, workflow)
         _wire(w, workflow.graph, (), last=True)
-        # Upstream of every step, not only of the last ones: a failed branch must not let the teardown run
-        # while another branch still works. As a teardown it is not a leaf: the steps decide the run's state.
-        teardown = backend.run_teardown(workflow, RUN_TEARDOWN_ID)
-        teardown.set_upstream(w.steps)
-        teardown.as_teardown()
+    for task_id, every in w.loop_results:
+        result = _add_without_params(dag, EmptyOperator(task_id=task_id, trigger_rule=TriggerRule.ALL_SUCCESS,
+                                                        owner=workflow.owner))
+        result.set_upstream(every)
+        w.steps.append(result)
+    # Upstream of every step, not only of the last ones: a failed branch must not let the teardown run while
+    # another branch still works. As a teardown it is not a leaf: the steps decide the run's state.
+    teardown = _add_without_params(dag, backend.run_teardown(workflow, RUN_TEARDOWN_ID))
+    teardown.owner = workflow.owner
+    teardown.set_upstream(w.steps)
+    teardown.as_teardown()
     return dag
+
+
+def _add_without_params(dag: DAG, task: Any) -> Any:
+    """``task``, built outside the DAG's context, added to ``dag``.
+
+    Airflow gives each operator built inside a DAG's context a deep copy of all the DAG's params. The teardown
+    and a loop's result read none, and a PEACH loop has a param per argument of every task: for them the copy
+    was most of their parse time (bench/run.py, PEACH alone)."""
+    dag.add_task(task)
+    return task
