@@ -143,7 +143,8 @@ JSON_TYPES = {{bool: "boolean", int: "integer", float: "number", str: "string", 
 
 def loop(dag_id, title, tasks, timeout, tags):
     """tasks: (task id, param prefix, notebook path, method, args)."""
-    params = {{f"{{prefix}}{{key}}": Param(value, type=JSON_TYPES[type(value)], title=f"{{prefix}}{{key}}",
+    # Nullable, as taskspec's are: Airflow's trigger form marks a field required unless its type allows null.
+    params = {{f"{{prefix}}{{key}}": Param(value, type=[JSON_TYPES[type(value)], "null"], title=f"{{prefix}}{{key}}",
                                         description=f"`{{key}}` of {{method}}() in {{nb}} (task {{task_id}})")
               for task_id, prefix, nb, method, args in tasks for key, value in args.items()}}
     with DAG(dag_id=dag_id, dag_display_name=title, schedule="@continuous", max_active_runs=1, catchup=False,
