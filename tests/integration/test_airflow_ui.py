@@ -19,7 +19,7 @@ import pytest
 from airflow_server import AirflowServer
 from browser import AirflowBrowser
 
-from tests.conftest import REPO
+from tests.conftest import GATES, REPO
 
 pytestmark = pytest.mark.integration
 
@@ -41,24 +41,6 @@ tasks:
         val: {fix}
     artifacts:
       paths: [result.txt]
-"""
-
-GATES = """\
-name: gates
-dataSets:
-  - name: numbers
-    path: data/numbers
-    task:
-      name: make_numbers
-      executor: !custom
-        command: mkdir -p data/numbers && seq 1 5 > data/numbers/n.txt
-tasks:
-  - name: sum_numbers
-    executor: !custom
-      command: awk '{{s += $1}} END {{print s}}' data/numbers/n.txt > total.txt
-    dataSets: [numbers]
-    artifacts:
-      paths: [total.txt]
 """
 
 
