@@ -50,6 +50,28 @@ def test_twenty_good_files_load_in_dagbag_next_to_a_broken_one(tmp_path: Path) -
     assert broken.get_task("report_errors").errors[str(folder / "zz_broken" / "ame.yaml")][0].startswith(where)
 
 
+
+def test_dagbag_validates_and_bags_each_dag_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DAG registered both by its context and in the module's namespace, whose task ids change after the
+    context closes (the teardown), was found twice by Airflow: every DAG validated and bagged twice a parse."""
+    from collections import Counter
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = make_dag_folder(tmp_path / "dags", {f"p{n}": GOOD.format(n=n) for n in range(3)})
+    bagged: Counter[str] = Counter()
+    real = DagBag.bag_dag
+
+    def counting(self: DagBag, dag: object) -> None:
+        bagged[dag.dag_id] += 1  # type: ignore[attr-defined]
+        real(self, dag)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DagBag, "bag_dag", counting)
+    bag = DagBag(str(folder))
+
+    assert set(bag.dags) == {f"project{n}.step" for n in range(3)}
+    assert bagged == {f"project{n}.step": 1 for n in range(3)}
+
 def test_no_placeholder_dag_when_every_file_compiles(tmp_path: Path) -> None:
     folder = make_dag_folder(tmp_path / "dags", {"one": GOOD.format(n=1)})
     dags = load_dags(str(folder / "taskspec_dags.py"), {})

@@ -36,7 +36,7 @@ def doc_md(workflow: ir.Workflow) -> str:
 def code_block(text: str, language: str = "") -> str:
     """``text`` as a fenced Markdown code block that nothing inside it can close: the fence is longer than any
     run of backticks in the text (a YAML comment holding ``` would otherwise end the block early)."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0) if "`" in text else 0
     fence = "`" * max(3, longest + 1)
     return f"{fence}{language}\n{text.rstrip()}\n{fence}"
 
@@ -151,6 +151,11 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
         tags=list(workflow.tags),
         default_args={"owner": workflow.owner},
         params=airflow_params(workflow.params),
+        # The loader puts every DAG in the module's namespace, where Airflow finds it. Registered by the
+        # context too, it would be found twice: Airflow merges the two sets keeping the hash a DAG had when
+        # its context closed, and a DAG's hash covers its task ids, which the teardown added below changes.
+        # Each DAG was then validated and bagged twice per parse.
+        auto_register=False,
         **optional,  # otherwise Airflow's max_active_runs_per_dag stands
     ) as dag:
         w = _Wiring(backend, workflow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -30,6 +31,17 @@ class Diagnostic:
 
     def __str__(self) -> str:
         return self.format()
+
+
+def dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics in order, each (file, line, column, message) once."""
+    seen: set[tuple[str, int, int, str]] = set()
+    out = []
+    for d in diags:
+        if (d.file, d.line, d.column, d.message) not in seen:
+            seen.add((d.file, d.line, d.column, d.message))
+            out.append(d)
+    return out
 
 
 @dataclass

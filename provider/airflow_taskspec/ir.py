@@ -7,7 +7,7 @@ translated by the dialect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from enum import Enum
 from typing import Union
 
@@ -292,3 +292,31 @@ def task_runs(step: Step) -> list[TaskRun]:
         return [step]
     children = step.steps if isinstance(step, Sequence) else step.branches
     return [run for child in children for run in task_runs(child)]
+
+
+def with_equal_values_shared(workflows: list[Workflow]) -> list[Workflow]:
+    """The same workflows, each set of equal values in them held once (a project's source, and the resources,
+    environment and recipes its steps repeat). Every parse unpickles the compiled workflows and keeps them in
+    the DAGs it builds: fewer objects make that, and Python's garbage collector, cheaper."""
+    seen: dict[tuple[type, str], object] = {}
+    return [_shared(wf, seen) for wf in workflows]
+
+
+def _shared(value: object, seen: dict[tuple[type, str], object]) -> object:
+    if isinstance(value, tuple):
+        items = tuple(_shared(item, seen) for item in value)
+        if any(a is not b for a, b in zip(items, value)):
+            value = items
+    elif is_dataclass(value) and not isinstance(value, type):
+        changed = {}
+        for f in fields(value):
+            old = getattr(value, f.name)
+            new = _shared(old, seen)
+            if new is not old:
+                changed[f.name] = new
+        if changed:
+            value = replace(value, **changed)
+    else:
+        return value
+    # Equal by repr, not by ==: 1, 1.0 and True are equal but not the same value to a user.
+    return seen.setdefault((type(value), repr(value)), value)

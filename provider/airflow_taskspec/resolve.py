@@ -20,8 +20,7 @@ from typing import Any
 from . import airflow_ids, config, ir
 from .compile_cache import CompileCache, file_digest
 from .dialects import REGISTRY, Dialect, Group, SpecFile
-from .dialects.diagnostics import dedupe
-from .errors import Diagnostic, Severity, SpecError
+from .errors import Diagnostic, Severity, SpecError, dedupe
 
 IGNORE_FILE = ".airflowignore"
 
@@ -269,7 +268,7 @@ def _normalise(dialect: Dialect[Any], key: str, members: list[_Entry], groups: d
     with config.recording() as options:  # what it reads of [taskspec] is part of what it is derived from
         try:
             normalised = dialect.normalise(_group(key, members, cache), lookup, only_dag_id)
-            workflows, files = list(normalised.workflows), tuple(normalised.files)
+            workflows, files = ir.with_equal_values_shared(list(normalised.workflows)), tuple(normalised.files)
             diagnostics = {file: list(found) for file, found in normalised.diagnostics.items()}
         except SpecError as exc:  # the contract asks for diagnostics, but an error raised is still an error
             mine = {e.file for e in members}

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, DagRu
 
 from .. import ir
 from ..config import Settings
-from ..runtime import datasets, layout
+from ..runtime import layout
 from .storage import data_set_url
 
 POKE_SECONDS = 5
@@ -77,6 +77,7 @@ def ensure_produced(
 def _has_version(url: str, settings: Settings) -> bool:
     """Only a committed version counts: a producer that died half-way published nothing."""
     from .. import artifact_store
+    from ..runtime import datasets
 
     return datasets.latest(artifact_store.location(settings, url)) is not None
 

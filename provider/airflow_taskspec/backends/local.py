@@ -17,15 +17,18 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from .. import artifact_store, ir, recipes
+from .. import ir, recipes
 from ..config import Settings
-from ..runtime import layout, notebook, phases, processes
-from . import StepPlan, notebook_task, secrets
+from ..runtime import layout, processes
+from . import StepPlan, secrets
 from .inputs import input_env, input_staging
 from .step import RESULT_NOTE, RunTeardownOperator, StepOperator, StepState
 from .storage import data_set_publishing, data_set_staging
 
 STOP_GRACE_SECONDS = 10
+
+# What only a running step needs (the phases, the artifact store's filesystem, the notebook runner) is imported
+# by the method that runs it: the DAG processor imports this module on every parse, and builds no phase.
 
 # Between a command's start and its recording in ``_process`` there is a moment when ``on_kill`` cannot see
 # it. Starting and recording happen under this lock, and ``on_kill`` reads ``_process`` under it: from another
@@ -61,6 +64,9 @@ class LocalStepOperator(StepOperator):
         self.log.info("workspace %s", path)
 
     def phase_provision(self, context: Any, state: StepState) -> None:
+        from .. import artifact_store
+        from ..runtime import phases
+
         spec = phases.ProvisionSpec(
             workspace=self.workspace(context),
             project_url=self.task_run.source.folder,
@@ -119,6 +125,9 @@ class LocalStepOperator(StepOperator):
     def _run_notebook(self, context: Any, state: StepState, workspace: str, recipe: ir.NotebookRecipe) -> None:
         """A PEACH entry point: the environment (built once, then reused), then ``method(**args)`` in it; its
         JSON result becomes the step's XCom ``return_value``, the notebook's version XCom ``notebook_version``."""
+        from ..runtime import notebook
+        from . import notebook_task
+
         python = notebook_task.local_python(recipe, self.settings, uv=_uv_binary(), log=self.log.info)
         prog = notebook_task.program(recipe, project_folder=self.task_run.source.folder or workspace,
                                      workspace=workspace, params=context["params"])
@@ -139,6 +148,9 @@ class LocalStepOperator(StepOperator):
         state.notes[RESULT_NOTE] = values["return_value"]
 
     def phase_collect(self, context: Any, state: StepState) -> None:
+        from .. import artifact_store
+        from ..runtime import phases
+
         names = self.names(context)
         spec = phases.CollectSpec(
             workspace=self.workspace(context),

@@ -73,16 +73,6 @@ def warning(doc: Document, path: Path, message: str, hint: str = "") -> Diagnost
     return Diagnostic(doc.file, m.line, m.column, message, hint, Severity.WARNING)
 
 
-def dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
-    seen: set[tuple[str, int, int, str]] = set()
-    out = []
-    for d in diags:
-        if (d.file, d.line, d.column, d.message) not in seen:
-            seen.add((d.file, d.line, d.column, d.message))
-            out.append(d)
-    return out
-
-
 def stops_the_file(err: SpecError) -> SpecError:
     """The same errors, each saying that it keeps every DAG of the file from being built; unchanged when one
     of them says so already (it stops the file, the others detail it)."""

@@ -8,19 +8,40 @@ combine), ``normalise``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ...errors import Diagnostic
-from .. import json_schema
 from ..contract import FilePattern, Group, Lookup, Normalised
-from .models import Project
-from .normalise import asset_uri, normalise
-from .parse import ParsedSpec, read
+
+if TYPE_CHECKING:
+    from .parse import ParsedSpec
 
 SPEC_FILE_NAMES = ("ame.yaml", "ame.yml")  # in order of preference when a folder has both
 
 __all__ = ["DIALECT", "SPEC_FILE_NAMES", "ParsedSpec", "asset_uri", "normalise", "read"]
+
+_LAZY = {"read": "parse", "ParsedSpec": "parse", "normalise": "normalise", "asset_uri": "normalise",
+         "Project": "models"}
+"""Names this package exports from its modules, imported on first use: a parse on a warm compile cache reads
+no YAML and normalises nothing, so it needs neither the pydantic models nor the normalisation."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def _export(name: str) -> Any:
+    """``name`` as this package exports it now (a test may have replaced it). Importing the module ``normalise``
+    binds the package's attribute ``normalise`` to that module, so a module found there is looked up again."""
+    value = globals().get(name)
+    return __getattr__(name) if value is None or isinstance(value, ModuleType) else value
 
 
 class _ProjectNames:
@@ -43,7 +64,7 @@ class AmeDialect:
     patterns: tuple[FilePattern, ...] = (FilePattern(SPEC_FILE_NAMES, first_only=True),)
 
     def read(self, path: str, text: str) -> ParsedSpec:
-        return read(path, text)
+        return _export("read")(path, text)
 
     def group_keys(self, parsed: ParsedSpec) -> tuple[str, ...]:
         return (UNNAMED + parsed.doc.file,) if parsed.blocking else (parsed.project.name,)
@@ -59,8 +80,8 @@ class AmeDialect:
             found = lookup.group(name)
             return found.files[0].parsed if found is not None else None
 
-        # Looked up through the module at call time, so tests can observe it.
-        result = normalise(first.parsed, project, _ProjectNames(lookup), only_dag_id)
+        # Looked up through the package at call time, so tests can observe it.
+        result = _export("normalise")(first.parsed, project, _ProjectNames(lookup), only_dag_id)
         if first.parsed.blocking:  # checked in full, built not at all
             result.workflows = []
             result.diagnostics[first.path] = first.parsed.blocking + result.diagnostics.get(first.path, [])
@@ -72,8 +93,10 @@ class AmeDialect:
         return result
 
     def json_schema(self) -> dict[str, Any]:
+        from .. import json_schema
+
         return json_schema.from_models(
-            Project, "AME task file (ame.yaml) as accepted by taskspec",
+            _export("Project"), "AME task file (ame.yaml) as accepted by taskspec",
             "YAML tags are written as the property '!tag' (e.g. executor: !poetry -> {\"!tag\": \"poetry\"}). "
             "See docs/ame.md.")
 

@@ -4,18 +4,24 @@ codops into one continuous loop DAG per organisation, plus the shared metadata l
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import ir
 from ...errors import Diagnostic, Severity
 from ..contract import FilePattern, Group, Lookup, Normalised, project_folder
-from . import models, normalise, parse, schema
+from .names import DAG_PREFIX, METADATA
+
+if TYPE_CHECKING:
+    from . import parse
+
+# The modules that read and normalise (pydantic models, notebook checks) are imported by the methods that need
+# them: a parse on a warm compile cache calls none of them.
 
 PATTERNS = (
     FilePattern(("peach.yaml",)),
     FilePattern(("peach.conf/*.yaml", "peach.conf/*.yml", "peach.conf/*/*.yaml", "peach.conf/*/*.yml")),
 )
-METADATA_GROUP = models.METADATA
+METADATA_GROUP = METADATA
 """The group holding every PEACH file, normalised into ``peach.metadata``."""
 NO_ORGANISATION = "!"
 """Group key prefix of files without a valid codops: ``!`` + the codops as written (or + the path when there
@@ -27,6 +33,8 @@ class PeachDialect:
     patterns = PATTERNS
 
     def read(self, path: str, text: str) -> parse.ParsedFile:
+        from . import parse
+
         return parse.read(path, text, project_folder(path, PATTERNS))
 
     def group_keys(self, parsed: parse.ParsedFile) -> tuple[str, ...]:
@@ -35,12 +43,14 @@ class PeachDialect:
         return (parsed.codops, METADATA_GROUP)
 
     def groups_of_dag_id(self, dag_id: str) -> tuple[str, ...]:
-        if not dag_id.startswith(normalise.DAG_PREFIX):
+        if not dag_id.startswith(DAG_PREFIX):
             return ()
-        return (dag_id.removeprefix(normalise.DAG_PREFIX),)
+        return (dag_id.removeprefix(DAG_PREFIX),)
 
     def normalise(self, group: Group[parse.ParsedFile], lookup: Lookup[parse.ParsedFile],
                   only_dag_id: str | None = None) -> Normalised:
+        from . import normalise
+
         files = [f.parsed for f in group.files]
         workflows: list[ir.Workflow | None]
         if group.key.startswith(NO_ORGANISATION):  # checked in full, built not at all
@@ -66,6 +76,8 @@ class PeachDialect:
         return Normalised(built, diagnostics, tuple(sorted(notebooks)))
 
     def json_schema(self) -> dict[str, Any]:
+        from . import schema
+
         return schema.json_schema()
 
 

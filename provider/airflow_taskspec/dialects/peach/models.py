@@ -15,13 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..diagnostics import did_you_mean, one_of
+from .names import METADATA
 
 EXECUTORS = ("python",)
 LOOPS = ("metadata",)
 RESERVED_TASK_KEY = "dependencies"
 """Inside ``tasks:``, ``dependencies`` is a list of requirements of the legacy generation, not a task."""
 BASE_ENVIRONMENT = "base"
-METADATA = "metadata"
 
 _CODOPS = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")

@@ -19,9 +19,9 @@ from ...errors import Diagnostic, Severity
 from ...runtime import notebook
 from ..diagnostics import did_you_mean, one_of
 from . import models, notebook_checks
+from .names import DAG_PREFIX
 from .parse import Dependency, Entry, ParsedFile
 
-DAG_PREFIX = "peach."
 METADATA_DAG_ID = DAG_PREFIX + models.METADATA
 
 
