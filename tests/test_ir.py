@@ -70,6 +70,9 @@ def test_equal_values_of_a_groups_workflows_are_held_once_and_nothing_else_chang
 
 def test_values_equal_in_python_but_not_to_a_user_stay_apart() -> None:
     # 1 == 1.0 == True: an enumeration of (1,) is not one of (True,) nor of (1.0,).
-    params = tuple(ir.Param(f"p{i}", ir.ParamType.ENUMERATION, allowed=(value,)) for i, value in enumerate((1, True, 1.0)))
+    # 0.0 == -0.0 too.
+    values = (1, True, 1.0, 0.0, -0.0)
+    params = tuple(ir.Param(f"p{i}", ir.ParamType.ENUMERATION, allowed=(value,)) for i, value in enumerate(values))
     [after] = ir.with_equal_values_shared([_workflow("shop.a", (_run("prep", 4, "1"),), params)])
-    assert [type(p.allowed[0]) for p in after.params] == [int, bool, float]
+    assert [type(p.allowed[0]) for p in after.params] == [int, bool, float, float, float]
+    assert [repr(p.allowed[0]) for p in after.params] == ["1", "True", "1.0", "0.0", "-0.0"]

@@ -298,25 +298,48 @@ def with_equal_values_shared(workflows: list[Workflow]) -> list[Workflow]:
     """The same workflows, each set of equal values in them held once (a project's source, and the resources,
     environment and recipes its steps repeat). Every parse unpickles the compiled workflows and keeps them in
     the DAGs it builds: fewer objects make that, and Python's garbage collector, cheaper."""
-    seen: dict[tuple[type, str], object] = {}
-    return [_shared(wf, seen) for wf in workflows]
+    sharing = _Sharing()
+    return [sharing.held(wf) for wf in workflows]  # type: ignore[misc]
 
 
-def _shared(value: object, seen: dict[tuple[type, str], object]) -> object:
-    if isinstance(value, tuple):
-        items = tuple(_shared(item, seen) for item in value)
-        if any(a is not b for a, b in zip(items, value)):
-            value = items
-    elif is_dataclass(value) and not isinstance(value, type):
-        changed = {}
-        for f in fields(value):
-            old = getattr(value, f.name)
-            new = _shared(old, seen)
-            if new is not old:
-                changed[f.name] = new
-        if changed:
-            value = replace(value, **changed)
-    else:
-        return value
-    # Equal by repr, not by ==: 1, 1.0 and True are equal but not the same value to a user.
-    return seen.setdefault((type(value), repr(value)), value)
+class _Sharing:
+    """Bottom up: once its parts are the held ones, a value equals another of its type exactly when their parts
+    are the same objects, so its key is their ids, and the walk stays linear in the size of the tree. `held`
+    keeps every part alive, so no id is reused while the walk runs. The IR is frozen, so sharing is safe."""
+
+    # Keyed by value: these types' == agrees with what a user means (1 == True and 0.0 == -0.0 do not, so
+    # numbers other than int go by repr, and the type is part of every key).
+    _BY_VALUE = (str, int, bool, type(None))
+
+    def __init__(self) -> None:
+        self.held_by_key: dict[tuple[object, ...], object] = {}
+        self.held_by_id: dict[int, object] = {}  # parts already walked (normalisation shares some itself)
+        self.field_names: dict[type, tuple[str, ...] | None] = {}
+
+    def held(self, value: object) -> object:
+        kind = type(value)
+        if kind in self._BY_VALUE:
+            return self.held_by_key.setdefault((kind, value), value)
+        done = self.held_by_id.get(id(value))
+        if done is not None:
+            return done
+        names = self._fields(kind)
+        if kind is tuple:
+            items = tuple(self.held(item) for item in value)  # type: ignore[attr-defined]
+            shared = items if any(a is not b for a, b in zip(items, value)) else value  # type: ignore[call-overload]
+            key: tuple[object, ...] = (kind, *map(id, items))
+        elif names is not None:
+            parts = [self.held(getattr(value, name)) for name in names]
+            changed = {name: part for name, part in zip(names, parts) if part is not getattr(value, name)}
+            shared = replace(value, **changed) if changed else value  # type: ignore[type-var]
+            key = (kind, *map(id, parts))
+        else:
+            shared, key = value, (kind, repr(value))
+        result = self.held_by_key.setdefault(key, shared)
+        self.held_by_id[id(value)] = result
+        return result
+
+    def _fields(self, kind: type) -> tuple[str, ...] | None:
+        if kind not in self.field_names:
+            self.field_names[kind] = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
+        return self.field_names[kind]
