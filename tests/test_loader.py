@@ -72,6 +72,7 @@ def test_dagbag_validates_and_bags_each_dag_once(tmp_path: Path, monkeypatch: py
     assert set(bag.dags) == {f"project{n}.step" for n in range(3)}
     assert bagged == {f"project{n}.step": 1 for n in range(3)}
 
+
 def test_no_placeholder_dag_when_every_file_compiles(tmp_path: Path) -> None:
     folder = make_dag_folder(tmp_path / "dags", {"one": GOOD.format(n=1)})
     dags = load_dags(str(folder / "taskspec_dags.py"), {})
