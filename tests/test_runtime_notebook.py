@@ -195,6 +195,9 @@ def test_invalid_and_missing_notebooks(tmp_path: Path) -> None:
         notebook.read_code_cells(str(tmp_path / "text.ipynb"), "text.ipynb")
     with pytest.raises(notebook.NotebookError, match="notebook gone.ipynb does not exist"):
         notebook.read_code_cells(str(tmp_path / "gone.ipynb"), "gone.ipynb")
+    (tmp_path / "folder.ipynb").mkdir()
+    with pytest.raises(notebook.NotebookError, match="notebook folder.ipynb cannot be read: Is a directory"):
+        notebook.read_code_cells(str(tmp_path / "folder.ipynb"), "folder.ipynb")
 
 
 def test_argument_problems_show_the_signature(tmp_path: Path) -> None:

@@ -340,3 +340,32 @@ def test_a_file_without_a_valid_codops_is_still_checked_in_full_and_builds_nothi
     errors = _errors(result)
     assert errors[0].startswith("peach.yaml:1:9: codops 'DEBR' must be lower-case")
     assert any("defines `def nope(...)`" in e for e in errors[1:]), errors  # a notebook check still ran
+
+
+def test_notebook_checks_follow_the_notebooks_content_not_its_path(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks keep notebooks they have read, by content: a notebook rewritten between two compiles in one
+    process (the same path, size and modification time) is read again; equal copies are read once."""
+    import os
+
+    from airflow_taskspec.dialects.peach import notebook_checks
+    from airflow_taskspec.runtime import notebook
+
+    nb = write_notebook(tmp_path / "nb.ipynb", ["def rank():\n    return 1\n"])
+    stat = nb.stat()
+    first = notebook_checks.read_cells(str(nb), "nb.ipynb")
+    write_notebook(nb, ["def rnak():\n    return 1\n"])  # same size
+    os.utime(nb, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert nb.stat().st_size == stat.st_size
+    again = notebook_checks.read_cells(str(nb), "nb.ipynb")
+    assert notebook.find_method(first, "rank") is not None
+    assert notebook.find_method(again, "rank") is None and notebook.find_method(again, "rnak") is not None
+
+    copy = tmp_path / "copy.ipynb"
+    copy.write_bytes(nb.read_bytes())
+    calls: list[str] = []
+    real = notebook.code_cells_of
+    monkeypatch.setattr(notebook, "code_cells_of", lambda text, name: calls.append(name) or real(text, name))
+    assert notebook_checks.read_cells(str(copy), "nb.ipynb") == again
+    assert notebook_checks.read_cells(str(copy), "copy.ipynb") == again  # another name: its own messages
+    assert calls == ["copy.ipynb"]

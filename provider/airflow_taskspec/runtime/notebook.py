@@ -12,6 +12,7 @@ Cells are numbered as the notebook shows them: 1 is the first cell, markdown cel
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -58,16 +59,27 @@ class Program:
 
 def read_code_cells(path: str, name: str | None = None) -> list[Cell]:
     """The notebook's code cells, read and validated with nbformat (notebooks of format 3 are upgraded)."""
-    import nbformat
-
     name = name or path
     try:
         with open(path, encoding="utf-8") as fh:
-            nb = nbformat.read(fh, as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no annotations
-        nbformat.validate(nb)
+            text = fh.read()
     except FileNotFoundError:
         raise NotebookError(f"notebook {name} does not exist") from None
-    except (ValueError, nbformat.ValidationError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise NotebookError(f"{name} is not a valid Jupyter notebook: {exc}") from None
+    except OSError as exc:
+        raise NotebookError(f"notebook {name} cannot be read: {exc.strerror}") from None
+    return code_cells_of(text, name)
+
+
+def code_cells_of(text: str, name: str) -> list[Cell]:
+    """The code cells of a notebook's text, validated with nbformat; ``name`` is for the messages."""
+    import nbformat
+
+    try:
+        nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no annotations
+        nbformat.validate(nb)
+    except (ValueError, nbformat.ValidationError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NotebookError(f"{name} is not a valid Jupyter notebook: {first}") from None
     return [Cell(i + 1, _text(c.source)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -89,11 +101,17 @@ class MethodDefinition:
 
 def top_level_functions(cell: Cell) -> list[ast.FunctionDef]:
     """The functions a code cell defines at top level (none when it is not valid Python, magics aside)."""
+    return list(_top_level_functions(cell.source))
+
+
+@functools.lru_cache(maxsize=4096)
+def _top_level_functions(source: str) -> tuple[ast.FunctionDef, ...]:
+    # Cached: the tasks of a project call methods of the same few notebooks, and each is checked once per task.
     try:
-        tree = ast.parse(notebook_child.mask_magics(cell.source)[0])
+        tree = ast.parse(notebook_child.mask_magics(source)[0])
     except SyntaxError:
-        return []
-    return [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+        return ()
+    return tuple(node for node in tree.body if isinstance(node, ast.FunctionDef))
 
 
 def find_method(cells: list[Cell], method: str) -> MethodDefinition | None:

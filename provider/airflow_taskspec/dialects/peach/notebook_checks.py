@@ -4,32 +4,57 @@ notebook, an entry point defined inside an ``if``, a function or a class (the lo
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import warnings
 
 from ...runtime import notebook, notebook_child
 
+# Notebooks already read, by content: the tasks of an organisation (and the metadata loop) mostly share a few
+# notebooks, and nbformat's validation is the slow part of checking one. Bounded; entries never go stale.
+_READ: dict[tuple[bytes, str], tuple[notebook.Cell, ...]] = {}
+_KEEP = 512
+
 
 def read_cells(path: str, name: str) -> list[notebook.Cell]:
     """The notebook's code cells; NotebookError when it cannot be read. nbformat's warning about cells
     without an id (notebooks saved by Jupyter before 2021) is not the user's problem: the cells are read."""
-    reason = not_a_notebook(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise notebook.NotebookError(f"notebook {name} does not exist") from None
+    except OSError as exc:
+        raise notebook.NotebookError(f"notebook {name} cannot be read: {exc.strerror}") from None
+    key = (hashlib.blake2b(raw, digest_size=20).digest(), name)
+    if key not in _READ:
+        if len(_READ) >= _KEEP:
+            _READ.clear()
+        _READ[key] = tuple(_cells(raw, name))
+    return list(_READ[key])
+
+
+def _cells(raw: bytes, name: str) -> list[notebook.Cell]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise notebook.NotebookError(f"{name} is not a valid Jupyter notebook: {exc}") from None
+    reason = not_a_notebook(text)
     if reason is not None:
         raise notebook.NotebookError(f"{name} is not a Jupyter notebook: {reason}")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cell is missing an id field")
-        return notebook.read_code_cells(path, name)
+        return notebook.code_cells_of(text, name)
 
 
-def not_a_notebook(path: str) -> str | None:
-    """Why the file is not a notebook, in a user's words (nbformat's speak of format versions); None when it
-    cannot be read (nbformat says why) or looks like a notebook."""
+def not_a_notebook(text: str) -> str | None:
+    """Why the text is not a notebook, in a user's words (nbformat's speak of format versions); None when it
+    looks like a notebook (nbformat then checks it)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         return f"it is not valid JSON ({exc.msg} at its line {exc.lineno}, column {exc.colno})"
-    except (OSError, ValueError):
+    except ValueError:
         return None
     if not isinstance(data, dict):
         return f"it is JSON, but a {type(data).__name__} where a notebook is an object with a `cells` list"
