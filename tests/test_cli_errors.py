@@ -81,3 +81,31 @@ def test_a_reader_that_went_away_gets_no_error_message(command: list[str]) -> No
     status = proc.wait(timeout=120)
     assert proc.stderr.read().decode() == ""
     assert status == 141
+
+
+def test_a_named_pipe_where_a_spec_file_or_notebook_belongs_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer: the whole folder's parse would wait with it, and every
+    other project's DAGs would be gone until Airflow's parse timeout. It is reported, never read."""
+    from tests.notebooks import write_notebook
+
+    good, pipe, news = tmp_path / "good", tmp_path / "pipe", tmp_path / "news"
+    for folder in (good, pipe, news):
+        folder.mkdir()
+    (good / "ame.yml").write_text("name: good\ntasks:\n  - name: t\n    executor: !custom\n      command: echo hi\n")
+    os.mkfifo(pipe / "ame.yml")
+    (news / "peach.yaml").write_text("codops: zzebu\ntasks:\n  rank:\n    notebook: nb.ipynb\n    method: rank\n"
+                                     "  words:\n    notebook: words.ipynb\n    method: words\n")
+    os.mkfifo(news / "nb.ipynb")
+    write_notebook(news / "words.ipynb", ["def words():\n    return 1\n"])
+
+    proc = taskspec("validate", str(tmp_path), TASKSPEC_COMPILE_CACHE_DIR="off")  # a hang fails: timeout
+
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 1, said
+    assert "Traceback" not in said
+    assert (f"{pipe / 'ame.yml'}:1:1: error: cannot read the file: it is a named pipe (FIFO); only regular files "
+            "are read\n    hint: replace it with a file, or list it in .airflowignore") in said
+    assert (f"{news / 'peach.yaml'}:4:15: error: notebook nb.ipynb cannot be read: it is a named pipe (FIFO); "
+            "only regular files are read") in said
+    listed = taskspec("list", str(tmp_path), TASKSPEC_COMPILE_CACHE_DIR="off")
+    assert "good.t" in listed.stdout, listed.stdout + listed.stderr

@@ -21,6 +21,7 @@ from . import airflow_ids, config, ir
 from .compile_cache import CompileCache, file_digest
 from .dialects import REGISTRY, Dialect, Group, SpecFile
 from .errors import Diagnostic, Severity, SpecError, dedupe
+from .runtime.files import NotAFile, read_regular_file
 
 IGNORE_FILE = ".airflowignore"
 
@@ -175,8 +176,11 @@ def _not_utf8(file: str, raw: bytes, exc: UnicodeDecodeError) -> SpecError:
 def _read_entry(found: Found, cache: CompileCache) -> _Entry:
     dialect, file = found.dialect, found.file
     try:
-        with open(file, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular_file(file)
+    except NotAFile as exc:
+        return _Entry("", dialect.name, file, (), SpecError.single(
+            file, 1, 1, f"cannot read the file: {exc.strerror}",
+            f"replace it with a file, or list it in {IGNORE_FILE} to keep taskspec from reading it"))
     except OSError as exc:
         return _Entry("", dialect.name, file, (), SpecError.single(file, 1, 1, f"cannot read the file: {exc.strerror}"))
     digest = file_digest(dialect.name, file, raw)

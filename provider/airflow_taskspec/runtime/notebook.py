@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import notebook_child, processes
+from . import files, notebook_child, processes
 
 RUNNER = os.path.abspath(notebook_child.__file__)
 PROGRAM_FILE = os.path.join(".taskspec", "notebook-program.json")
@@ -61,8 +61,7 @@ def read_code_cells(path: str, name: str | None = None) -> list[Cell]:
     """The notebook's code cells, read and validated with nbformat (notebooks of format 3 are upgraded)."""
     name = name or path
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = files.read_regular_file(path).decode("utf-8")
     except FileNotFoundError:
         raise NotebookError(f"notebook {name} does not exist") from None
     except UnicodeDecodeError as exc:

@@ -8,7 +8,7 @@ import hashlib
 import json
 import warnings
 
-from ...runtime import notebook, notebook_child
+from ...runtime import files, notebook, notebook_child
 
 # Notebooks already read, by content: the tasks of an organisation (and the metadata loop) mostly share a few
 # notebooks, and nbformat's validation is the slow part of checking one. Bounded; entries never go stale.
@@ -20,8 +20,7 @@ def read_cells(path: str, name: str) -> list[notebook.Cell]:
     """The notebook's code cells; NotebookError when it cannot be read. nbformat's warning about cells
     without an id (notebooks saved by Jupyter before 2021) is not the user's problem: the cells are read."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = files.read_regular_file(path)
     except FileNotFoundError:
         raise notebook.NotebookError(f"notebook {name} does not exist") from None
     except OSError as exc:
