@@ -109,3 +109,13 @@ def test_a_named_pipe_where_a_spec_file_or_notebook_belongs_is_an_error_not_a_ha
             "only regular files are read") in said
     listed = taskspec("list", str(tmp_path), TASKSPEC_COMPILE_CACHE_DIR="off")
     assert "good.t" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_a_dangling_link_where_a_spec_file_belongs_says_where_it_points(tmp_path: Path) -> None:
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "ame.yml").symlink_to(tmp_path / "elsewhere" / "ame.yml")
+    proc = taskspec("validate", str(tmp_path), TASKSPEC_COMPILE_CACHE_DIR="off")
+    assert proc.returncode == 1
+    assert (f"{tmp_path / 'shop' / 'ame.yml'}:1:1: error: cannot read the file: it is a symbolic link to "
+            f"'{tmp_path / 'elsewhere' / 'ame.yml'}', which does not exist\n"
+            "    hint: point the link at the spec file, or remove it") in proc.stdout + proc.stderr

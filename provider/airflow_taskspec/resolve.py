@@ -177,6 +177,12 @@ def _read_entry(found: Found, cache: CompileCache) -> _Entry:
     dialect, file = found.dialect, found.file
     try:
         raw = read_regular_file(file)
+    except FileNotFoundError as exc:
+        if not os.path.islink(file):
+            return _Entry("", dialect.name, file, (), SpecError.single(file, 1, 1, f"cannot read the file: {exc.strerror}"))
+        return _Entry("", dialect.name, file, (), SpecError.single(
+            file, 1, 1, f"cannot read the file: it is a symbolic link to '{os.readlink(file)}', which does not exist",
+            "point the link at the spec file, or remove it"))
     except NotAFile as exc:
         return _Entry("", dialect.name, file, (), SpecError.single(
             file, 1, 1, f"cannot read the file: {exc.strerror}",
