@@ -173,22 +173,22 @@ def _not_utf8(file: str, raw: bytes, exc: UnicodeDecodeError) -> SpecError:
                             "save it as UTF-8")
 
 
+def _unreadable(file: str, exc: OSError) -> SpecError:
+    reason, hint = exc.strerror, ""
+    if isinstance(exc, NotAFile):
+        hint = f"replace it with a file, or list it in {IGNORE_FILE} to keep taskspec from reading it"
+    elif isinstance(exc, FileNotFoundError) and os.path.islink(file):
+        reason = f"it is a symbolic link to '{os.readlink(file)}', which does not exist"
+        hint = "point the link at the spec file, or remove it"
+    return SpecError.single(file, 1, 1, f"cannot read the file: {reason}", hint)
+
+
 def _read_entry(found: Found, cache: CompileCache) -> _Entry:
     dialect, file = found.dialect, found.file
     try:
         raw = read_regular_file(file)
-    except FileNotFoundError as exc:
-        if not os.path.islink(file):
-            return _Entry("", dialect.name, file, (), SpecError.single(file, 1, 1, f"cannot read the file: {exc.strerror}"))
-        return _Entry("", dialect.name, file, (), SpecError.single(
-            file, 1, 1, f"cannot read the file: it is a symbolic link to '{os.readlink(file)}', which does not exist",
-            "point the link at the spec file, or remove it"))
-    except NotAFile as exc:
-        return _Entry("", dialect.name, file, (), SpecError.single(
-            file, 1, 1, f"cannot read the file: {exc.strerror}",
-            f"replace it with a file, or list it in {IGNORE_FILE} to keep taskspec from reading it"))
     except OSError as exc:
-        return _Entry("", dialect.name, file, (), SpecError.single(file, 1, 1, f"cannot read the file: {exc.strerror}"))
+        return _Entry("", dialect.name, file, (), _unreadable(file, exc))
     digest = file_digest(dialect.name, file, raw)
     cached = cache.load(digest, "entry")
     if isinstance(cached, _Entry) and cached.digest == digest and config.unchanged(cached.options):

@@ -6,6 +6,7 @@ stop the parse of the whole folder, every other project's DAGs with it, until Ai
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -25,7 +26,7 @@ def read_regular_file(path: str) -> bytes:
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, os.strerror(21), path)
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not stat.S_ISREG(mode):
             kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
             raise NotAFile(0, f"it is {kind}; only regular files are read", path)

@@ -60,15 +60,19 @@ class Program:
 def read_code_cells(path: str, name: str | None = None) -> list[Cell]:
     """The notebook's code cells, read and validated with nbformat (notebooks of format 3 are upgraded)."""
     name = name or path
+    return code_cells_of(notebook_text(path, name), name)
+
+
+def notebook_text(path: str, name: str) -> str:
+    """The notebook file's text; NotebookError saying why when it cannot be read (``name`` is for the message)."""
     try:
-        text = files.read_regular_file(path).decode("utf-8")
+        return files.read_regular_file(path).decode("utf-8")
     except FileNotFoundError:
         raise NotebookError(f"notebook {name} does not exist") from None
     except UnicodeDecodeError as exc:
         raise NotebookError(f"{name} is not a valid Jupyter notebook: {exc}") from None
     except OSError as exc:
         raise NotebookError(f"notebook {name} cannot be read: {exc.strerror}") from None
-    return code_cells_of(text, name)
 
 
 def code_cells_of(text: str, name: str) -> list[Cell]:

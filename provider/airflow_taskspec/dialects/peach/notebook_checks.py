@@ -8,7 +8,7 @@ import hashlib
 import json
 import warnings
 
-from ...runtime import files, notebook, notebook_child
+from ...runtime import notebook, notebook_child
 
 # Notebooks already read, by content: the tasks of an organisation (and the metadata loop) mostly share a few
 # notebooks, and nbformat's validation is the slow part of checking one. Bounded; entries never go stale.
@@ -19,25 +19,16 @@ _KEEP = 512
 def read_cells(path: str, name: str) -> list[notebook.Cell]:
     """The notebook's code cells; NotebookError when it cannot be read. nbformat's warning about cells
     without an id (notebooks saved by Jupyter before 2021) is not the user's problem: the cells are read."""
-    try:
-        raw = files.read_regular_file(path)
-    except FileNotFoundError:
-        raise notebook.NotebookError(f"notebook {name} does not exist") from None
-    except OSError as exc:
-        raise notebook.NotebookError(f"notebook {name} cannot be read: {exc.strerror}") from None
-    key = (hashlib.blake2b(raw, digest_size=20).digest(), name)
+    text = notebook.notebook_text(path, name)
+    key = (hashlib.blake2b(text.encode(), digest_size=20).digest(), name)
     if key not in _READ:
         if len(_READ) >= _KEEP:
             _READ.clear()
-        _READ[key] = tuple(_cells(raw, name))
+        _READ[key] = tuple(_cells(text, name))
     return list(_READ[key])
 
 
-def _cells(raw: bytes, name: str) -> list[notebook.Cell]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise notebook.NotebookError(f"{name} is not a valid Jupyter notebook: {exc}") from None
+def _cells(text: str, name: str) -> list[notebook.Cell]:
     reason = not_a_notebook(text)
     if reason is not None:
         raise notebook.NotebookError(f"{name} is not a Jupyter notebook: {reason}")
