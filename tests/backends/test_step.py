@@ -162,6 +162,47 @@ def test_on_kill_stops_the_process_group_and_removes_the_workspace_at_once(tmp_p
     assert task.saved() == []  # a stopped step collects nothing
 
 
+def test_a_workspace_removal_returns_complete_while_another_removes_the_same_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The step's cleanup and on_kill (from another thread) remove one workspace at once. Without serialising
+    # them, the second can return while the first has the folder half-deleted and its parents still there,
+    # which is how on_kill once returned with the DAG's folder left behind.
+    from airflow_taskspec.backends import local
+
+    root = tmp_path / "ws"
+    workspace = root / "dag" / "run" / "step"
+    workspace.mkdir(parents=True)
+    (workspace / "file.txt").write_text("x")
+    real_rmtree = local.shutil.rmtree
+    first_inside, release_first = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def rmtree_held_on_first_call(path: Any, **kwargs: Any) -> None:
+        if not first_inside.is_set():
+            first_inside.set()
+            release_first.wait(20)
+        real_rmtree(path, **kwargs)
+
+    monkeypatch.setattr(local.shutil, "rmtree", rmtree_held_on_first_call)
+
+    def remove(name: str) -> None:
+        local.remove_workspace(str(workspace), str(root))
+        finished.append(name)
+
+    cleanup = threading.Thread(target=remove, args=("cleanup",))
+    cleanup.start()
+    assert first_inside.wait(20)
+    kill = threading.Thread(target=remove, args=("on_kill",))
+    kill.start()
+    kill.join(0.5)  # with the removals serialised, on_kill waits here for the cleanup's removal
+    release_first.set()
+    cleanup.join(20)
+    kill.join(20)
+    assert finished == ["cleanup", "on_kill"]
+    assert list(root.iterdir()) == []
+
+
 def test_on_kill_while_the_command_starts_still_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Airflow's SIGTERM handler runs on_kill in the task's own thread, wherever it is: here right after the
     # command's process exists and before the operator has recorded it.

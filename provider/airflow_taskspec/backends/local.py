@@ -206,9 +206,19 @@ def worker_environment(worker: dict[str, str], passthrough: tuple[str, ...]) -> 
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)}
 
 
+# The step's own cleanup and ``on_kill`` may remove one workspace at once (on_kill from another thread). Two
+# concurrent ``rmtree`` calls each skip what the other deleted, and the one that finishes first can return while
+# the other has the folder half-removed, its parents not yet pruned. Removing under this lock makes every
+# removal complete when it returns. Re-entrant: Airflow's SIGTERM handler may call on_kill in the thread that
+# is removing the folder already.
+_REMOVING = threading.RLock()
+
+
 def remove_workspace(path: str, root: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    _prune_empty_parents(path, root)
+    """Delete a try's folder, and its run's and DAG's folders once empty; complete when it returns."""
+    with _REMOVING:
+        shutil.rmtree(path, ignore_errors=True)
+        _prune_empty_parents(path, root)
 
 
 def _prune_empty_parents(path: str, root: str) -> None:
