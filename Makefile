@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration setup lock bench fuzz validate images clean
+.PHONY: run test test-unit test-integration setup lock lint bench fuzz validate images clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ test: setup
 
 test-unit: setup
 	$(BIN)/python -m pytest -m "not integration" -q
+
+# What `make test` checks first: ruff on the repository, mypy (strict, pyproject.toml) on the provider.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy provider/airflow_taskspec
 
 validate: setup
 	$(BIN)/taskspec validate dags

@@ -55,24 +55,24 @@ def section(args: argparse.Namespace, linked: list[float], copied: list[float], 
     return "\n".join([
         TITLE,
         "",
-        f"Command: `make bench` (runs `.venv/bin/python bench/data_plane.py --files {args.files} --size {args.size} "
-        f"--repeat {args.repeat}`)",
+        (f"Command: `make bench` (runs `.venv/bin/python bench/data_plane.py --files {args.files} --size {args.size} "
+         f"--repeat {args.repeat}`)"),
         "",
-        f"One data set of {args.files} files of {args.size} bytes ({mib:.0f} MiB) published as a version in a file:// "
-        "store, then staged into a fresh workspace by `phases.provision` (as the local backend runs it, with the "
-        "workspace manifest), alternately by reference (one read-only symlink) and by copy (each file streamed "
-        f"and checked against its sha256). Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}.",
+        (f"One data set of {args.files} files of {args.size} bytes ({mib:.0f} MiB) published as a version in a file:// "
+         "store, then staged into a fresh workspace by `phases.provision` (as the local backend runs it, with the "
+         "workspace manifest), alternately by reference (one read-only symlink) and by copy (each file streamed "
+         f"and checked against its sha256). Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+         f"{platform.python_version()}."),
         "",
         f"| what | seconds (median of {args.repeat}) | runs |",
         "|---|---|---|",
         f"| by reference (symlink) | {statistics.median(linked):.4f} | {', '.join(f'{t:.4f}' for t in linked)} |",
-        f"| by copy (streamed, sha256 checked) | {statistics.median(copied):.3f} | "
-        f"{', '.join(f'{t:.3f}' for t in copied)} |",
+        (f"| by copy (streamed, sha256 checked) | {statistics.median(copied):.3f} | "
+         f"{', '.join(f'{t:.3f}' for t in copied)} |"),
         f"| publishing the version (once) | {publish_s:.3f} | 1 run |",
         "",
-        f"**Ratio copy / reference: {ratio:.0f}x.** Staging by reference does not read the data set, so its time "
-        "does not grow with the data set's size.",
+        (f"**Ratio copy / reference: {ratio:.0f}x.** Staging by reference does not read the data set, so its time "
+         "does not grow with the data set's size."),
         "",
     ])
 

@@ -19,5 +19,9 @@ fi
 echo "== chromium (UI screenshots)"
 scripts/chromium-setup.sh >/dev/null
 
+echo "== lint (ruff on everything, mypy --strict on the provider)"
+.venv/bin/ruff check --quiet .
+.venv/bin/mypy provider/airflow_taskspec
+
 echo "== test suite"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import markdown_it
 import pytest
-
 from airflow_taskspec.broken_files import BROKEN_FILES_DAG_ID
 from airflow_taskspec.loader import load_dags
+
 from tests.conftest import BIN, make_dag_folder
 
 K8S_ONLY = """name: p

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import markdown_it
-
 from airflow_taskspec import ir
 from airflow_taskspec.build import code_block, doc_md
 

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from airflow_taskspec import resolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from airflow_taskspec import resolve
 
 EXAMPLES = int(os.environ.get("TASKSPEC_FUZZ_EXAMPLES", "60"))
 HANG_SECONDS = 30  # a hang detector, not a speed bound: a compile of one small file takes milliseconds

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.definitions.param import ParamValidationError
+from airflow.sdk.exceptions import ParamValidationError
 from airflow_taskspec import ir, params, resolve
 
 TASK = """\

@@ -44,10 +44,11 @@ def check(paths: Iterable[str], *, only_dag_id: str | None = None, backend_name:
     roots = list(paths)
     result = Checked()
     compilation = resolve.compile_paths(roots, only_dag_id=only_dag_id)
-    for file, error in compilation.errors.items():
+    for error in compilation.errors.values():
         for diagnostic in error.errors:
             result.add_error(diagnostic)
-    result.warnings = [d for d in compilation.diagnostics() if d not in sum(result.errors.values(), [])]
+    errors = [d for listed in result.errors.values() for d in listed]
+    result.warnings = [d for d in compilation.diagnostics() if d not in errors]
     result.compiled = len(compilation.workflows)
     try:
         cfg = settings()

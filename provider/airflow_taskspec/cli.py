@@ -73,7 +73,7 @@ def _render(args: argparse.Namespace) -> int:
         for workflow in compilation.workflows:
             try:
                 docs.append(render_manifests([workflow], cfg))
-            except Exception as exc:  # this DAG cannot become pods as configured: say why, render the others
+            except Exception as exc:  # noqa: BLE001 -- this DAG cannot become pods as configured: say why, render the others
                 failed += 1
                 o = workflow.origin
                 print(f"{o.file}:{o.line}:{o.column}: error: DAG {workflow.dag_id} cannot be rendered: "

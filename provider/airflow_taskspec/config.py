@@ -16,23 +16,23 @@ SECTION = "taskspec"
 OPTIONS: dict[str, tuple[str, str, str]] = {
     "backend": ("string", "local", "Where tasks run: `local` (processes on the worker) or `kubernetes` (pods)."),
     "workspace_root": ("string", "", "Local backend: folder for task workspaces. Empty: $AIRFLOW_HOME/taskspec/workspaces."),
-    "env_cache_dir": ("string", "", "Local backend: cache of Python environments by lock-file hash. "
-                      "Empty: $AIRFLOW_HOME/taskspec/envs."),
-    "artifact_store": ("string", "", "Where artifacts, data sets and step outputs are saved: any URL Airflow's "
-                       "ObjectStoragePath understands (s3://bucket/prefix, gs://..., abfs://..., file:///path). "
-                       "Empty: file://$AIRFLOW_HOME/taskspec/store. Layout: docs/storage.md."),
-    "artifact_conn_id": ("string", "", "Airflow connection with the artifact store's credentials, used through "
-                         "Airflow's object storage (e.g. an `aws` connection for s3://). Empty: the "
-                         "filesystem's own defaults."),
-    "data_set_versions": ("integer", "3", "Committed versions kept per data set; older ones are deleted when a "
-                          "new version is published."),
-    "env_passthrough": ("string", "", "Local backend: comma-separated names of worker environment variables "
-                        "that user code also sees (shell patterns such as `UV_*` allowed). Everything else of "
-                        "the worker's environment (metadata database URL, Fernet and JWT secrets, "
-                        "AIRFLOW_CONN_*) is withheld; PATH, HOME, LANG, LC_*, TZ, TMPDIR, USER, proxies and "
-                        "certificate locations always pass."),
-    "secret_variable_prefix": ("string", "", "Local backend: `!ame` secret KEY is read from the Airflow Variable "
-                               "named prefix + KEY."),
+    "env_cache_dir": ("string", "", ("Local backend: cache of Python environments by lock-file hash. "
+                       "Empty: $AIRFLOW_HOME/taskspec/envs.")),
+    "artifact_store": ("string", "", ("Where artifacts, data sets and step outputs are saved: any URL Airflow's "
+                        "ObjectStoragePath understands (s3://bucket/prefix, gs://..., abfs://..., file:///path). "
+                        "Empty: file://$AIRFLOW_HOME/taskspec/store. Layout: docs/storage.md.")),
+    "artifact_conn_id": ("string", "", ("Airflow connection with the artifact store's credentials, used through "
+                          "Airflow's object storage (e.g. an `aws` connection for s3://). Empty: the "
+                          "filesystem's own defaults.")),
+    "data_set_versions": ("integer", "3", ("Committed versions kept per data set; older ones are deleted when a "
+                           "new version is published.")),
+    "env_passthrough": ("string", "", ("Local backend: comma-separated names of worker environment variables "
+                         "that user code also sees (shell patterns such as `UV_*` allowed). Everything else of "
+                         "the worker's environment (metadata database URL, Fernet and JWT secrets, "
+                         "AIRFLOW_CONN_*) is withheld; PATH, HOME, LANG, LC_*, TZ, TMPDIR, USER, proxies and "
+                         "certificate locations always pass.")),
+    "secret_variable_prefix": ("string", "", ("Local backend: `!ame` secret KEY is read from the Airflow Variable "
+                                "named prefix + KEY.")),
     "namespace": ("string", "default", "Kubernetes namespace for pods and PVCs."),
     "service_account": ("string", "", "Service account for task pods (empty: the namespace default)."),
     "image_pull_policy": ("string", "IfNotPresent", "imagePullPolicy of every container."),
@@ -49,37 +49,37 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "deferrable": ("boolean", "False", "Run pods in deferrable mode (wait in the triggerer)."),
     "secret_data_key": ("string", "value", "Kubernetes: data key read from the Secret named by an `!ame` secret's key."),
     "vault_role": ("string", "", "Kubernetes: Vault agent injector role; `!vault` secrets need it."),
-    "kubernetes_conn_id": ("string", "kubernetes_default", "Kubernetes: Airflow connection of the cluster "
-                           "(missing `kubernetes_default`: in-cluster config or KUBECONFIG)."),
-    "fs_group": ("integer", "1000", "Kubernetes: securityContext.fsGroup of task pods, so they can write the "
-                 "workspace PVC."),
-    "run_as_user": ("integer", "1000", "Kubernetes: the non-root user id every task container runs as "
-                    "(runAsUser, with runAsNonRoot; the taskspec images' user). With fs_group as runAsGroup, "
-                    "no privilege escalation, all capabilities dropped and the RuntimeDefault seccomp profile, "
-                    "pods meet the Pod Security Standards' restricted profile."),
+    "kubernetes_conn_id": ("string", "kubernetes_default", ("Kubernetes: Airflow connection of the cluster "
+                            "(missing `kubernetes_default`: in-cluster config or KUBECONFIG).")),
+    "fs_group": ("integer", "1000", ("Kubernetes: securityContext.fsGroup of task pods, so they can write the "
+                  "workspace PVC.")),
+    "run_as_user": ("integer", "1000", ("Kubernetes: the non-root user id every task container runs as "
+                     "(runAsUser, with runAsNonRoot; the taskspec images' user). With fs_group as runAsGroup, "
+                     "no privilege escalation, all capabilities dropped and the RuntimeDefault seccomp profile, "
+                     "pods meet the Pod Security Standards' restricted profile.")),
     "default_cpu_request": ("string", "100m", "Kubernetes: CPU request of a container whose task sets no `cpu`."),
     "default_cpu_limit": ("string", "1", "Kubernetes: CPU limit of a container whose task sets no `cpu`."),
-    "default_memory_request": ("string", "256Mi", "Kubernetes: memory request of a container whose task sets "
-                               "no `memory`."),
-    "default_memory_limit": ("string", "1Gi", "Kubernetes: memory limit of a container whose task sets no "
-                             "`memory`."),
-    "artifact_secret": ("string", "", "Kubernetes: Secret whose keys become the environment of provision and "
-                        "collect pods (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for an s3:// store)."),
-    "data_set_volume_claim": ("string", "", "Kubernetes: PVC (ReadOnlyMany or ReadWriteMany) that holds the "
-                              "artifact store's files, so data sets are read by reference: executor and collect "
-                              "pods mount it read-only and each data-set path of the workspace is a link into "
-                              "it, instead of a copy the provision pod streams in. Empty: data sets are copied."),
-    "data_set_volume_path": ("string", "", "Kubernetes: folder inside data_set_volume_claim that is the artifact "
-                             "store's root (the one holding `datasets/`), relative, without `..`. Empty: the "
-                             "volume's root."),
+    "default_memory_request": ("string", "256Mi", ("Kubernetes: memory request of a container whose task sets "
+                                "no `memory`.")),
+    "default_memory_limit": ("string", "1Gi", ("Kubernetes: memory limit of a container whose task sets no "
+                              "`memory`.")),
+    "artifact_secret": ("string", "", ("Kubernetes: Secret whose keys become the environment of provision and "
+                         "collect pods (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for an s3:// store).")),
+    "data_set_volume_claim": ("string", "", ("Kubernetes: PVC (ReadOnlyMany or ReadWriteMany) that holds the "
+                               "artifact store's files, so data sets are read by reference: executor and collect "
+                               "pods mount it read-only and each data-set path of the workspace is a link into "
+                               "it, instead of a copy the provision pod streams in. Empty: data sets are copied.")),
+    "data_set_volume_path": ("string", "", ("Kubernetes: folder inside data_set_volume_claim that is the artifact "
+                              "store's root (the one holding `datasets/`), relative, without `..`. Empty: the "
+                              "volume's root.")),
     "pod_poll_interval": ("float", "2", "Kubernetes: seconds between pod status checks while a pod starts and runs."),
-    "peach_task_timeout": ("integer", "3600", "PEACH: execution_timeout (seconds) of each task of an "
-                           "organisation's loop (DAG peach.<codops>)."),
-    "peach_metadata_timeout": ("integer", "300", "PEACH: execution_timeout (seconds) of each task of the "
-                               "metadata loop (DAG peach.metadata)."),
-    "peach_images": ("string", "{}", "PEACH, Kubernetes: JSON object environment -> image that already holds it "
-                     "(`<codops>` for a legacy organisation, `<codops>.<py_env>` otherwise); an environment "
-                     "without an image is installed by the executor pod."),
+    "peach_task_timeout": ("integer", "3600", ("PEACH: execution_timeout (seconds) of each task of an "
+                            "organisation's loop (DAG peach.<codops>).")),
+    "peach_metadata_timeout": ("integer", "300", ("PEACH: execution_timeout (seconds) of each task of the "
+                                "metadata loop (DAG peach.metadata).")),
+    "peach_images": ("string", "{}", ("PEACH, Kubernetes: JSON object environment -> image that already holds it "
+                      "(`<codops>` for a legacy organisation, `<codops>.<py_env>` otherwise); an environment "
+                      "without an image is installed by the executor pod.")),
 }
 
 

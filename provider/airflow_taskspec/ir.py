@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from enum import Enum
-from typing import Union
 
 # Environment variables the provider sets in every task; a spec that sets one of them is an error.
 PROVIDED_ENV_VARS = (
@@ -205,7 +204,7 @@ class Parallel:
     branches: tuple[Step, ...]
 
 
-Step = Union[TaskRun, Sequence, Parallel]
+Step = TaskRun | Sequence | Parallel
 
 
 @dataclass(frozen=True)
@@ -223,7 +222,7 @@ class OnAssets:
     uris: tuple[str, ...]
 
 
-Schedule = Union[Cron, Continuous, OnAssets, None]
+Schedule = Cron | Continuous | OnAssets | None
 
 
 def schedule_expression(schedule: Schedule) -> str | None:

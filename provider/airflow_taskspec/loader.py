@@ -23,7 +23,7 @@ def _wanted_dag_id() -> str | None:
         from airflow.sdk import get_parsing_context
 
         return get_parsing_context().dag_id
-    except Exception:  # outside Airflow's parsing (plain imports, tests)
+    except Exception:  # noqa: BLE001 -- outside Airflow's parsing (plain imports, tests)
         return None
 
 

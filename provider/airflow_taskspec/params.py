@@ -91,7 +91,7 @@ def check(params: Iterable[ir.Param], values: Mapping[str, Any]) -> list[str]:
     """Problems with a run's values, one readable line each (empty: all good). The operator calls it before
     it creates any workspace or pod, in case a run was created without Airflow's own validation."""
     from airflow.sdk import Param
-    from airflow.sdk.definitions.param import ParamValidationError
+    from airflow.sdk.exceptions import ParamValidationError
 
     problems = []
     specs = list(params)

@@ -64,7 +64,7 @@ def airflow_server(tmp_path: Path) -> Any:
     (dags / "broken").mkdir()
     (dags / "broken" / "ame.yaml").write_text(BROKEN)
     env["TASKSPEC_DAGS"] = str(dags)
-    log = open(tmp_path / "run.log", "wb")
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 -- the server writes to it until the fixture ends
     proc = subprocess.Popen([str(REPO / "scripts" / "run.sh")], stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
     try:
@@ -83,7 +83,7 @@ def airflow_server(tmp_path: Path) -> Any:
 
 
 def _airflow_groups(home: Path) -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pgid,args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-eo", "pgid,args"], check=True, capture_output=True, text=True).stdout
     groups = set()
     for line in out.splitlines()[1:]:
         pgid, _, args = line.strip().partition(" ")
@@ -108,7 +108,7 @@ def _wait_for(predicate: Any, timeout: float, what: str, log: Path) -> Any:
 
 
 def test_trigger_example_pipeline_over_rest(airflow_server: Any) -> None:
-    proc, port, home, tmp = airflow_server
+    _proc, port, _home, tmp = airflow_server
     base = f"http://127.0.0.1:{port}"
     log = tmp / "run.log"
     _wait_for(lambda: "Login:  admin / " in log.read_text(), 180, "run.sh to print the login", log)

@@ -3,8 +3,10 @@
 import glob
 import json
 import os
+from pathlib import Path
 
-results = sorted((json.load(open(path)) for path in glob.glob("models/*.json")), key=lambda r: r["rmse"])
+results = sorted((json.loads(Path(path).read_text()) for path in glob.glob("models/*.json")),
+                 key=lambda r: r["rmse"])
 if len(results) < 2:
     raise SystemExit(f"expected two trained models in models/, found {len(results)}")
 os.makedirs("reports", exist_ok=True)

@@ -36,5 +36,5 @@ predicted, params = {"linear": linear, "knn": knn}[kind](x_train, y_train, x_tes
 rmse = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
 os.makedirs("models", exist_ok=True)
 with open(f"models/{kind}.json", "w") as fh:
-    json.dump({"model": kind, "rmse": rmse, "params": params, "test_rows": int(len(y_test))}, fh, indent=2)
+    json.dump({"model": kind, "rmse": rmse, "params": params, "test_rows": len(y_test)}, fh, indent=2)
 print(f"{kind}: RMSE {rmse:,.0f} EUR on {len(y_test)} test rows")

@@ -24,10 +24,9 @@ from kubernetes.client import models as k8s
 from .. import ir, recipes
 from ..config import Settings
 from . import StepPlan, k8s_failures, k8s_names, k8s_pods, notebook_task
-from .step import RESUME_KEY, RunNames
 from .inputs import input_env, input_staging
+from .step import RESUME_KEY, RunNames
 from .storage import data_set_publishing, data_set_staging, store_options
-
 
 NOTEBOOK_LOG_TAIL_LINES = 20
 """How much of a notebook pod's log end is read back for its result line (the script's last line)."""

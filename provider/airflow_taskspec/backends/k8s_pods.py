@@ -178,6 +178,9 @@ def _vault_exports(run: ir.TaskRun) -> str:
 
 
 def run_script(run: ir.TaskRun, settings: Settings) -> str:
+    """The run pod's script of a command recipe (a notebook's comes from ``notebook_task.pod_script``)."""
+    if not isinstance(run.recipe, ir.Recipe):
+        raise TypeError(f"run_script takes a command recipe, not {type(run.recipe).__name__}")
     version = run.recipe.python_version or settings.default_python_version
     script = recipes.script(run.recipe, python_version=version, env_cache_dir=None)
     assert script.startswith(recipes.PROLOGUE)

@@ -20,24 +20,34 @@ from ..runtime import environments, notebook
 
 
 class _Environment(Protocol):
-    name: str
-    requirements: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+    @property
+    def requirements(self) -> tuple[str, ...]: ...
 
 
 class _Argument(Protocol):
-    name: str
-    param: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def param(self) -> str: ...
 
 
 class NotebookEntry(Protocol):
-    """The fields of ``ir.NotebookRecipe`` used here."""
+    """The fields of ``ir.NotebookRecipe`` used here (read-only: the IR is frozen)."""
 
-    notebook: str
-    method: str
-    full_notebook: bool
-    environment: _Environment
-    arguments: tuple[_Argument, ...]
-    python_version: str | None
+    @property
+    def notebook(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def full_notebook(self) -> bool: ...
+    @property
+    def environment(self) -> _Environment: ...
+    @property
+    def arguments(self) -> tuple[_Argument, ...]: ...
+    @property
+    def python_version(self) -> str | None: ...
 
 
 def arguments(recipe: NotebookEntry, params: Mapping[str, Any]) -> dict[str, Any]:

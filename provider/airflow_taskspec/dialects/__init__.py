@@ -13,7 +13,8 @@ from typing import Any
 from . import ame, peach
 from .contract import Dialect, FilePattern, Group, Lookup, Normalised, SpecFile, project_folder
 
-REGISTRY: dict[str, Dialect[Any]] = {d.name: d for d in (ame.DIALECT, peach.DIALECT)}
+_DIALECTS: tuple[Dialect[Any], ...] = (ame.DIALECT, peach.DIALECT)
+REGISTRY: dict[str, Dialect[Any]] = {d.name: d for d in _DIALECTS}
 """Every dialect by name. Discovery offers a file to the dialects in this order; the first that claims it reads it."""
 
 __all__ = ["REGISTRY", "Dialect", "FilePattern", "Group", "Lookup", "Normalised", "SpecFile", "project_folder"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -20,7 +20,7 @@ try:
 except AttributeError:  # pragma: no cover - libyaml missing
     _Loader = yaml.SafeLoader
 
-TAG_KEY = "!tag"
+TAG_KEY: Final = "!tag"
 """Key under which a tagged mapping keeps its tag name (``!poetry`` -> ``{"!tag": "poetry", ...}``)."""
 
 Path = tuple[str | int, ...]
@@ -313,7 +313,8 @@ def _check_depth(file: str, text: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 m = event.start_mark
-                raise SpecError.single(file, m.line + 1, m.column + 1,
+                line, column = (m.line + 1, m.column + 1) if m is not None else (1, 1)
+                raise SpecError.single(file, line, column,
                                        f"values are nested more than {MAX_DEPTH} levels deep", "flatten the structure")
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1

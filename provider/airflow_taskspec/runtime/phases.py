@@ -69,17 +69,19 @@ def provision(spec: ProvisionSpec, log: Any = print, fs: AbstractFileSystem | No
     used = []
     mounted = datasets.Mounted(**spec.data_sets_mounted) if spec.data_sets_mounted else None
     for ds in spec.data_sets:
-        got = datasets.stage(at(ds["url"]), spec.workspace, ds["path"], spec.data_sets_by_reference, log, mounted)
-        how = "linked read-only" if got.linked else "copied"
-        log(f"provision: data set {ds['url']} version {got.version} -> {ds['path']} ({got.files} files, {how})")
-        if got.linked:
+        staged_set = datasets.stage(at(ds["url"]), spec.workspace, ds["path"], spec.data_sets_by_reference, log,
+                                    mounted)
+        how = "linked read-only" if staged_set.linked else "copied"
+        log(f"provision: data set {ds['url']} version {staged_set.version} -> {ds['path']} "
+            f"({staged_set.files} files, {how})")
+        if staged_set.linked:
             manifest.linked.append(ds["path"].rstrip("/"))
         else:  # their digests are known from the version's manifest: no second read of the data
-            for r in got.records:
+            for r in staged_set.records:
                 rel = os.path.normpath(os.path.join(ds["path"], r.path))
                 manifest.files[rel] = workspace.Entry(r.size, r.sha256)
-        used.append({"url": ds["url"], "path": ds["path"], "version": got.version, "files": got.files,
-                     "linked": got.linked})
+        used.append({"url": ds["url"], "path": ds["path"], "version": staged_set.version,
+                     "files": staged_set.files, "linked": staged_set.linked})
     workspace.write_manifest(spec.workspace, manifest)
     result: dict[str, Any] = {"files": len(manifest.files), "data_sets": used}
     if staged_inputs:
@@ -152,7 +154,7 @@ def _deliver_outputs(spec: CollectSpec, declared: list[tuple[dict[str, str], wor
             def send(rel: str, url: str = url, single: bool = single, base: str = base) -> str:
                 dest = at(url) if single else at(url).child(os.path.relpath(rel, base).replace(os.sep, "/"))
                 transfer.upload_file(os.path.join(spec.workspace, rel), dest, log)
-                return dest.url
+                return str(dest.url)
 
             for record, copy_url in zip(records, transfer.each(send, picked.files)):
                 record["delivered_to"] = copy_url

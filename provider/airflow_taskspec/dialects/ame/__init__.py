@@ -9,7 +9,7 @@ combine), ``normalise``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +64,8 @@ class AmeDialect:
     patterns: tuple[FilePattern, ...] = (FilePattern(SPEC_FILE_NAMES, first_only=True),)
 
     def read(self, path: str, text: str) -> ParsedSpec:
-        return _export("read")(path, text)
+        reader: Callable[[str, str], ParsedSpec] = _export("read")
+        return reader(path, text)
 
     def group_keys(self, parsed: ParsedSpec) -> tuple[str, ...]:
         return (UNNAMED + parsed.doc.file,) if parsed.blocking else (parsed.project.name,)
@@ -81,7 +82,8 @@ class AmeDialect:
             return found.files[0].parsed if found is not None else None
 
         # Looked up through the package at call time, so tests can observe it.
-        result = _export("normalise")(first.parsed, project, _ProjectNames(lookup), only_dag_id)
+        normaliser: Callable[..., Normalised] = _export("normalise")
+        result = normaliser(first.parsed, project, _ProjectNames(lookup), only_dag_id)
         if first.parsed.blocking:  # checked in full, built not at all
             result.workflows = []
             result.diagnostics[first.path] = first.parsed.blocking + result.diagnostics.get(first.path, [])

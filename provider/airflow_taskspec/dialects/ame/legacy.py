@@ -188,7 +188,7 @@ def _task_key_hint(task: dict[str, Any], key: str, tag: str) -> str:
     """What replaced a legacy task key; for a command beside an executor, where exactly to move it."""
     executor = task.get("executor")
     own_tag = executor.get(TAG_KEY) if isinstance(executor, dict) else None
-    if key in COMMAND_KEYS and isinstance(own_tag, str):
+    if key in COMMAND_KEYS and isinstance(executor, dict) and isinstance(own_tag, str):
         if executor.get("command") is not None:
             return (f"it was replaced by `command:` inside the executor, and this task's `executor: !{own_tag}` "
                     "has one, which is what runs: remove this line")

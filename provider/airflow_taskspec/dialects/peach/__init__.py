@@ -30,7 +30,7 @@ is none). Such a group is checked like an organisation, and builds nothing."""
 
 class PeachDialect:
     name = "peach"
-    patterns = PATTERNS
+    patterns: tuple[FilePattern, ...] = PATTERNS
 
     def read(self, path: str, text: str) -> parse.ParsedFile:
         from . import parse

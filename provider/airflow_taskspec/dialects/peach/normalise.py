@@ -19,10 +19,10 @@ from ...errors import Diagnostic, Severity
 from ...runtime import notebook
 from ..diagnostics import did_you_mean, one_of
 from . import models, notebook_checks
-from .names import DAG_PREFIX
+from .names import DAG_PREFIX, METADATA
 from .parse import Dependency, Entry, ParsedFile
 
-METADATA_DAG_ID = DAG_PREFIX + models.METADATA
+METADATA_DAG_ID = DAG_PREFIX + METADATA
 
 
 @dataclass(frozen=True)
@@ -247,10 +247,10 @@ def organisation(codops: str, files: list[ParsedFile]) -> tuple[ir.Workflow | No
 def metadata_loop(files: list[ParsedFile]) -> tuple[ir.Workflow | None, list[Plan]]:
     plans = [plan(codops, files) for codops in sorted({f.codops for f in files})]
     tasks = [(t, f"{t.codops}.{t.entry.name}.") for p in plans for t in p.tasks
-             if t.entry.spec.loop == models.METADATA]  # type: ignore[union-attr]
+             if t.entry.spec.loop == METADATA]  # type: ignore[union-attr]
     tasks.sort(key=lambda item: (item[0].entry.file, item[0].entry.where))
     used = sorted({t.codops for t, _ in tasks})
     holding = sorted((f for f in files if f.codops in used), key=lambda f: f.file)
     wf = workflow(METADATA_DAG_ID, "PEACH metadata loop", tasks, holding, _timeout("peach_metadata_timeout"),
-                  ("peach", models.METADATA, *used))
+                  ("peach", METADATA, *used))
     return wf, plans
