@@ -245,6 +245,80 @@ def test_a_broken_task_does_not_drop_the_other_tasks(tmp_path: Path) -> None:
     assert [r.name for r in ir.task_runs(result.workflows[0].graph)] == ["good"]
 
 
+def test_args_keys_stay_as_written_so_yaml_1_1_booleans_and_numbers_do_not_merge(tmp_path: Path) -> None:
+    # PyYAML reads the keys `1:` and `on:` as 1 and True, one dict key: one argument would be lost.
+    text = ("codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n"
+            "    args: {user: x, nested: {1: one, on: two, off: 3}}\n")
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert _errors(result) == []
+    params = {prm.name: json.loads(prm.default) for prm in result.workflows[0].params}
+    assert params["t.nested"] == {"1": "one", "on": "two", "off": 3}
+
+
+def test_an_argument_json_cannot_carry_is_an_error_at_its_place_and_loses_no_other_task(tmp_path: Path) -> None:
+    # Before, one tag PyYAML's safe loader refuses emptied the args of every task in the file, without a word;
+    # binary data or a set stopped the compile with an internal error.
+    text = ("codops: debr\ntasks:\n"
+            "  good:\n    notebook: nb.ipynb\n    method: task\n    args: {user: x, when: 2024-05-01}\n"
+            "  tagged:\n    notebook: nb.ipynb\n    method: task\n    args: {user: !custom x}\n"
+            "  odd:\n    notebook: nb.ipynb\n    method: task\n"
+            "    args:\n      user: !!binary aGVsbG8=\n      tags: !!set {a, b}\n      limit: [1, .inf]\n"
+            "      day: 2024-02-30\n      obj: !!python/object:os.system [echo]\n")
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert _errors(result) == sorted([
+        "peach.yaml:10:18: argument 'user' is a value tagged `!custom`: " + JSON_ONLY,
+        "peach.yaml:15:13: argument 'user' is binary data (`!!binary`): " + JSON_ONLY,
+        "peach.yaml:16:13: argument 'tags' is a set (`!!set`): " + JSON_ONLY,
+        "peach.yaml:17:18: argument 'limit[1]' is .inf, which JSON has no number for: " + JSON_ONLY,
+        "peach.yaml:18:12: argument 'day' is '2024-02-30', which YAML reads as a date, but no such date exists: "
+        + JSON_ONLY,
+        "peach.yaml:19:12: argument 'obj' is a value tagged `!!python/object:os.system`: " + JSON_ONLY,
+    ])
+    [wf] = result.workflows
+    assert [r.name for r in ir.task_runs(wf.graph)] == ["good"]
+    params = {prm.name: json.loads(prm.default) for prm in wf.params}
+    assert params == {"good.user": "x", "good.when": "2024-05-01"}  # a date travels as ISO text
+
+
+JSON_ONLY = "an argument must be text, a number, true/false, null, a list or a mapping"
+
+
+@pytest.mark.parametrize("kind, text, error", [
+    ("an invalid requirement", "dependencies: [orjson, 'pandas>>2']\n",
+     "peach.yaml:2:24: 'pandas>>2' is not a valid requirement"),
+    ("two pins of one package", "dependencies: [orjson==3.3.1, orjson==3.4.0]\n",
+     "peach.yaml:2:31: 'orjson==3.4.0' conflicts with 'orjson==3.3.1'"),
+    ("a list that is not a list", "dependencies: orjson\n", "peach.yaml:2:15: 'dependencies' must be a list"),
+    ("an unreadable py_environments", "py_environments: [orjson]\n",
+     "peach.yaml:2:18: 'py_environments' must be a mapping"),
+    ("an invalid requirement in base", "py_environments:\n  base: {dependencies: ['orjson==']}\n",
+     "peach.yaml:3:25: 'orjson==' is not a valid requirement"),
+])
+def test_no_task_is_built_in_an_environment_that_cannot_be_built_as_written(tmp_path: Path, kind: str, text: str,
+                                                                             error: str) -> None:
+    p = _project(tmp_path / "a", {"peach.yaml": "codops: debr\n" + text + "tasks:\n" + TASK})
+    result = _normalise([p / "peach.yaml"], "debr")
+    errors = _errors(result)
+    assert len(errors) == 1 and errors[0].startswith(error), errors
+    hints = [d.hint for found in result.diagnostics.values() for d in found]
+    assert result.workflows in ([], [None]) or not ir.task_runs(result.workflows[0].graph), kind
+    if "must be" not in error:  # the model's own messages say what is wrong; ours also say what follows
+        assert all(h.endswith("no task that runs in this environment is built") for h in hints)
+
+
+def test_a_bad_key_elsewhere_in_the_file_keeps_its_environments(tmp_path: Path) -> None:
+    # The file's model check failing on `extra:` used to drop `py_environments` too, and the task ran without
+    # the requirements written for it.
+    text = "codops: debr\nextra: 1\npy_environments:\n  base: {dependencies: [orjson==3.3.1]}\ntasks:\n" + TASK
+    p = _project(tmp_path / "a", {"peach.yaml": text})
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert _errors(result) == ["peach.yaml:2:1: unknown key 'extra'"]
+    [run] = ir.task_runs(result.workflows[0].graph)
+    assert run.recipe.environment.requirements == ("orjson==3.3.1",)
+
+
 # -- invalid files: each kind with its file:line:column ---------------------------------------------------------------
 
 TASK = "  t:\n    notebook: nb.ipynb\n    method: task\n    args: {user: x}\n"

@@ -20,7 +20,7 @@ from ...runtime import notebook
 from ..diagnostics import did_you_mean, one_of
 from . import models, notebook_checks
 from .names import DAG_PREFIX, METADATA
-from .parse import Dependency, Entry, ParsedFile
+from .parse import UNBUILT, Dependency, Entry, ParsedFile
 
 METADATA_DAG_ID = DAG_PREFIX + METADATA
 
@@ -76,12 +76,13 @@ def plan(codops: str, files: Iterable[ParsedFile]) -> Plan:
 
 
 def _environments(result: Plan, files: list[ParsedFile]) -> Any:
-    """A function entry -> its PythonEnvironment (None after reporting why it has none)."""
+    """A function entry -> its PythonEnvironment; None when it has none, or one that cannot be built as written
+    (an unreadable requirement, two pins of a package, two definitions): why is reported where it was written."""
     current = [f for f in files if f.environments is not None]
     if not current:
         union = _union(result, [d for f in files for d in f.dependencies]
                        + [d for f in files for e in f.tasks + f.endpoints for d in e.dependencies])
-        legacy = ir.PythonEnvironment(result.codops, union)
+        legacy = ir.PythonEnvironment(result.codops, union) if union is not None else None
         return lambda entry: legacy
     for f in files:  # a legacy list in a codops that has moved to py_environments
         for dep in f.dependencies if f.environments is None else ():
@@ -90,17 +91,22 @@ def _environments(result: Plan, files: list[ParsedFile]) -> Any:
                           "move it into an environment under `py_environments:`")
     defined: dict[str, tuple[Dependency, ...]] = {}
     where: dict[str, str] = {}
+    twice: set[str] = set()
     for f in current:
         for env in f.environments or ():
-            if env.name in defined and {d.text for d in defined[env.name]} != {d.text for d in env.dependencies}:
+            unreadable = not all(d.readable for d in env.dependencies + defined.get(env.name, ()))
+            if env.name in defined and not unreadable and ({d.text for d in defined[env.name]}
+                                                           != {d.text for d in env.dependencies}):
                 result.report(f.file, env.where, f"py_environment '{env.name}' of codops '{result.codops}' is "
                               f"defined differently here and at {where[env.name]}",
-                              "define it once, or give the two lists the same requirements")
+                              f"define it once, or give the two lists the same requirements; {UNBUILT}")
+                twice.add(env.name)
                 continue
-            defined[env.name] = env.dependencies
-            where[env.name] = f"{f.file}:{env.where[0]}:{env.where[1]}"
+            if env.name not in defined or not all(d.readable for d in env.dependencies):
+                defined[env.name] = env.dependencies  # an unreadable definition wins: it cannot be built
+                where[env.name] = f"{f.file}:{env.where[0]}:{env.where[1]}"
     base = defined.get(models.BASE_ENVIRONMENT, ())
-    built: dict[str, ir.PythonEnvironment] = {}
+    built: dict[str, ir.PythonEnvironment | None] = {}
 
     def of(entry: Entry) -> ir.PythonEnvironment | None:
         name = entry.spec.py_env or models.BASE_ENVIRONMENT
@@ -111,24 +117,32 @@ def _environments(result: Plan, files: list[ParsedFile]) -> Any:
             return None
         if name not in built:
             deps = base + (defined.get(name, ()) if name != models.BASE_ENVIRONMENT else ())
-            built[name] = ir.PythonEnvironment(f"{result.codops}.{name}", _union(result, list(deps)))
+            union = _union(result, list(deps))
+            built[name] = (ir.PythonEnvironment(f"{result.codops}.{name}", union)
+                           if union is not None and not {name, models.BASE_ENVIRONMENT} & twice else None)
         return built[name]
 
     return of
 
 
-def _union(result: Plan, deps: list[Dependency]) -> tuple[str, ...]:
-    """One requirement per package; two different version specifiers of one package are an error naming both."""
+def _union(result: Plan, deps: list[Dependency]) -> tuple[str, ...] | None:
+    """One requirement per package; two different version specifiers of one package are an error naming both.
+    None when the environment cannot be built as written (that, or a requirement that could not be read)."""
     chosen: dict[str, Dependency] = {}
+    complete = True
     for dep in deps:
+        if not dep.readable:  # reported where it was written
+            complete = False
+            continue
         other = chosen.get(dep.name)
         if other is None or (not other.specifier and dep.specifier):
             chosen[dep.name] = dep
         elif dep.specifier and dep.specifier != other.specifier:
             result.report(dep.file, dep.where, f"'{dep.text}' conflicts with '{other.text}' at {other.place}: "
                           f"the tasks of codops '{result.codops}' share one environment, which can hold one "
-                          f"version of {dep.name}", "use the same version in both places")
-    return tuple(sorted(d.text for d in chosen.values()))
+                          f"version of {dep.name}", f"use the same version in both places; {UNBUILT}")
+            complete = False
+    return tuple(sorted(d.text for d in chosen.values())) if complete else None
 
 
 def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:

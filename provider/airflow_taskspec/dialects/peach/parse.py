@@ -11,6 +11,8 @@ name clashes, environments, ``py_env`` names) is checked in ``normalise``.
 from __future__ import annotations
 
 import datetime
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +35,17 @@ from . import models
 
 Where = tuple[int, int]  # line, column (1-based)
 
+UNBUILT = "until then, no task that runs in this environment is built"
+"""The end of every hint about an environment that cannot be built as written."""
+
 
 @dataclass(frozen=True)
 class Dependency:
+    """One requirement as written; or, with no name, a place whose requirements could not be read (reported
+    there), which keeps the environment from being built without them."""
+
     text: str
-    name: str  # canonical package name
+    name: str  # canonical package name; "" when unreadable
     specifier: str  # "" when unpinned
     file: str
     where: Where
@@ -45,6 +53,10 @@ class Dependency:
     @property
     def place(self) -> str:
         return f"{self.file}:{self.where[0]}:{self.where[1]}"
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.name)
 
 
 @dataclass(frozen=True)
@@ -108,8 +120,8 @@ def read(path: str, text: str, project: str) -> ParsedFile:
         diags.append(_no_task(doc, raw_tasks))
     raw_tasks = raw_tasks or {}
     root_list = doc.data.get("dependencies")  # not a list: the file's model check says so already
-    root_list = root_list if isinstance(root_list, list) else None
-    dependencies = list(_dependencies(doc, ("dependencies",), root_list, diags))
+    dependencies = (list(_dependencies(doc, ("dependencies",), root_list, diags)) if isinstance(root_list, list)
+                    else [] if root_list is None else [_unreadable(doc, ("dependencies",))])
     if models.RESERVED_TASK_KEY in raw_tasks:
         dependencies += _dependencies(doc, ("tasks", models.RESERVED_TASK_KEY), raw_tasks[models.RESERVED_TASK_KEY],
                                       diags)
@@ -127,7 +139,7 @@ def read(path: str, text: str, project: str) -> ParsedFile:
     return ParsedFile(
         file=path, project=project, text=text, codops=root.codops, codops_where=(m.line, m.column),
         tasks=tuple(t for t in tasks if t is not None), endpoints=tuple(e for e in endpoints if e is not None),
-        dependencies=tuple(dependencies), environments=_environments(doc, root, diags) if generation_current else None,
+        dependencies=tuple(dependencies), environments=_environments(doc, diags) if generation_current else None,
         diagnostics=tuple(diags),
         blocking=tuple(stops_the_file(SpecError(blocking)).diagnostics) if blocking else (),
     )
@@ -206,6 +218,10 @@ def _entry(doc: yaml.Document, section: str, name: str, value: Any, model: type[
         return None
     if isinstance(spec, models.Task):
         args = _typed(spec.args, _native_at(native, base + ("args",)))
+        problems = _args_errors(doc, base, args)
+        if problems:
+            diags.extend(problems)
+            return None
         spec = spec.model_copy(update={"args": args if isinstance(args, dict) else {}})
     if current and spec.dependencies is not None:
         diags.append(_legacy_key_error(doc, base + ("dependencies",)))
@@ -221,18 +237,34 @@ def _entry(doc: yaml.Document, section: str, name: str, value: Any, model: type[
     return Entry(name, spec, doc.file, _where(doc, base, key=True), marks, deps)
 
 
-def _environments(doc: yaml.Document, root: models.PeachFile, diags: list[Diagnostic]) -> tuple[Environment, ...]:
+def _environments(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[Environment, ...]:
+    """The file's ``py_environments``, each read on its own: a bad key elsewhere in the file loses none of them,
+    and one that cannot be read (the file's model check said why) is kept as unreadable, so no task runs in
+    an environment that lacks what was written for it."""
+    raw = doc.data.get("py_environments")
+    if not isinstance(raw, dict):
+        where = _where(doc, ("py_environments",), key=True)
+        return (Environment(models.BASE_ENVIRONMENT, (_unreadable(doc, ("py_environments",)),), doc.file, where),)
     envs = []
-    for name, env in (root.py_environments or {}).items():
+    for name, value in raw.items():
         path = ("py_environments", name)
         if not models.valid_name(name):
             diags.append(_diag(doc, path, f"environment name '{name}' may only contain ASCII letters "
                                f"(a-z, A-Z), digits, '_' and '-': {name_problem(name, '_-')}", "rename it",
                                key=True))
             continue
-        deps = tuple(_dependencies(doc, path + ("dependencies",), env.dependencies, diags))
+        try:
+            env = models.PyEnvironment.model_validate(value or {})
+        except ValidationError:
+            deps: tuple[Dependency, ...] = (_unreadable(doc, path),)
+        else:
+            deps = tuple(_dependencies(doc, path + ("dependencies",), env.dependencies, diags))
         envs.append(Environment(name, deps, doc.file, _where(doc, path, key=True)))
     return tuple(envs)
+
+
+def _unreadable(doc: yaml.Document, path: tuple[Any, ...]) -> Dependency:
+    return Dependency("", "", "", doc.file, _where(doc, path))
 
 
 def _dependencies(doc: yaml.Document, path: tuple[Any, ...], value: Any, diags: list[Diagnostic]) -> list[Dependency]:
@@ -240,19 +272,22 @@ def _dependencies(doc: yaml.Document, path: tuple[Any, ...], value: Any, diags: 
         return []
     if not isinstance(value, list):
         diags.append(_diag(doc, path, f"'{path[-1]}' must be a list of requirements",
-                           f"write each requirement on its own line below `{path[-1]}:`, e.g. `- pyarrow==16.1.0`"))
-        return []
+                           f"write each requirement on its own line below `{path[-1]}:`, e.g. `- pyarrow==16.1.0`; "
+                           f"{UNBUILT}"))
+        return [_unreadable(doc, path)]
     found = []
     for i, text in enumerate(value):
         if not isinstance(text, str):
-            diags.append(_diag(doc, path + (i,), "a requirement must be text such as `pandas==2.2.2`", ""))
+            diags.append(_diag(doc, path + (i,), "a requirement must be text such as `pandas==2.2.2`", UNBUILT))
+            found.append(_unreadable(doc, path + (i,)))
             continue
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
             reason = str(exc).splitlines()[0]  # packaging adds the text and a caret line below
             diags.append(_diag(doc, path + (i,), f"'{text}' is not a valid requirement: {reason}",
-                               "write it as pip does, e.g. `orjson==3.3.1` or `pyarrow`"))
+                               f"write it as pip does, e.g. `orjson==3.3.1` or `pyarrow`; {UNBUILT}"))
+            found.append(_unreadable(doc, path + (i,)))
             continue
         found.append(Dependency(text, canonicalize_name(req.name), str(req.specifier), doc.file,
                                 _where(doc, path + (i,))))
@@ -273,11 +308,47 @@ def _has(data: Any, path: tuple[Any, ...]) -> bool:
     return True
 
 
+class _Unusable:
+    """An ``args`` value that cannot travel as JSON (Airflow params, ``--conf``, the call's arguments): what it
+    is, for the error at its place."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
+class _ArgsLoader(getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)):  # type: ignore[misc]
+    """The file with YAML's own types (numbers, booleans, null, dates), as PEACH reads ``args``, except:
+    mapping keys stay the text written (YAML 1.1 reads the key `on:` as True, and `1:` and `yes:` would then be
+    one key), and a value JSON cannot hold (another tag, binary data, a set, an impossible date) becomes an
+    ``_Unusable`` instead of a Python object or an error that would lose every argument of the file."""
+
+    def construct_mapping(self, node: pyyaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Our own loader read the file first: every key is a scalar, none is repeated, there is no `<<`.
+        return {key.value: self.construct_object(value, deep=deep) for key, value in node.value}
+
+    def construct_timestamp(self, node: pyyaml.ScalarNode) -> Any:
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError:
+            return _Unusable(f"'{node.value}', which YAML reads as a date, but no such date exists")
+
+
+def _unusable(what: str) -> Any:
+    return lambda loader, node: _Unusable(what.format(tag=node.tag.replace("tag:yaml.org,2002:", "!!", 1)))
+
+
+for _tag, _what in [("binary", "binary data (`!!binary`)"), ("set", "a set (`!!set`)"),
+                    ("omap", "an ordered map (`!!omap`)"), ("pairs", "a list of pairs (`!!pairs`)")]:
+    _ArgsLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _unusable(_what))
+_ArgsLoader.add_constructor(None, _unusable("a value tagged `{tag}`"))
+_ArgsLoader.add_constructor("tag:yaml.org,2002:timestamp", _ArgsLoader.construct_timestamp)
+
+
 def _native(text: str) -> Any:
-    """The file with YAML's own types (numbers, booleans, null), for ``args``: they reach the method as typed."""
+    """The file as ``_ArgsLoader`` reads it, for ``args``: they reach the method typed."""
     try:
-        return pyyaml.load(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader))
-    except pyyaml.YAMLError:
+        return pyyaml.load(text, Loader=_ArgsLoader)
+    except pyyaml.YAMLError:  # our own loader accepted the file; this is only a safety net
         return None
 
 
@@ -290,24 +361,47 @@ def _native_at(native: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _typed(text: Any, native: Any) -> Any:
-    """Values with YAML's types, keys as written: YAML 1.1 reads the key `on:` as True, which no method
-    expects. Both trees hold the same keys in the same order (our loader rejects duplicate keys)."""
-    if isinstance(text, dict) and isinstance(native, dict) and len(text) == len(native):
-        return {key: _typed(value, n) for (key, value), n in zip(text.items(), native.values())}
-    if isinstance(text, list) and isinstance(native, list) and len(text) == len(native):
-        return [_typed(value, n) for value, n in zip(text, native)]
+    """``args`` with YAML's types; the text values where the typed file could not be read."""
+    if native is None and isinstance(text, dict):
+        return text
     return _json_ready(native)
 
 
 def _json_ready(value: Any) -> Any:
-    """Dates become ISO text and keys text, so every argument travels as JSON."""
+    """Dates become ISO text, so every argument travels as JSON."""
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {k: _json_ready(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json_ready(v) for v in value]
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     return value
+
+
+def _args_problems(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Where ``args`` holds what JSON cannot, and what it is."""
+    if isinstance(value, _Unusable):
+        yield path, value.what
+    elif isinstance(value, float) and not math.isfinite(value):
+        written = "-.inf" if value < 0 else ".inf" if value > 0 else ".nan"
+        yield path, f"{written}, which JSON has no number for"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _args_problems(item, path + (key,))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _args_problems(item, path + (i,))
+
+
+def _args_errors(doc: yaml.Document, base: tuple[Any, ...], args: Any) -> list[Diagnostic]:
+    found = []
+    for path, what in _args_problems(args):
+        name = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+        found.append(_diag(doc, base + ("args",) + path, f"argument '{name}' is {what}: an argument must be "
+                           "text, a number, true/false, null, a list or a mapping",
+                           "arguments travel as JSON (the trigger form, `--conf`, XCom): quote the value to pass "
+                           "it as text, and convert it in the method"))
+    return found
 
 
 def _where(doc: yaml.Document, path: tuple[Any, ...], *, key: bool = False) -> Where:
