@@ -168,6 +168,8 @@ _HOW_TO_WRITE = {
 
 
 def _kind_of(value: Any) -> str:
+    if isinstance(value, dict) and isinstance(value.get(TAG_KEY), str):  # `!!binary ...`, `!poetry` on a scalar
+        return f"a value tagged `!{value[TAG_KEY]}`"
     return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else (
         "empty" if value is None else f"the text '{value}'")
 

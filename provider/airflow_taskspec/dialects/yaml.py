@@ -79,7 +79,9 @@ def _custom_tag(node: yaml.Node) -> str | None:
     tag = node.tag
     if tag in _STANDARD_TAGS or not tag or tag == "!":
         return None
-    return tag.removeprefix("!")
+    # As written without its first "!": `!poetry` -> "poetry"; YAML's own `!!binary` -> "!binary" (the parser
+    # expands it to tag:yaml.org,2002:binary), so a message that puts "!" back shows what the file says.
+    return tag.replace("tag:yaml.org,2002:", "!", 1) if tag.startswith("tag:yaml.org,2002:") else tag.removeprefix("!")
 
 
 MAX_VALUES = 200_000
