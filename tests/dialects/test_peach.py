@@ -282,6 +282,22 @@ def test_an_argument_json_cannot_carry_is_an_error_at_its_place_and_loses_no_oth
     assert params == {"good.user": "x", "good.when": "2024-05-01"}  # a date travels as ISO text
 
 
+def test_a_cell_python_cannot_parse_for_its_depth_is_reported_as_such_not_as_a_bug_in_taskspec(tmp_path: Path) -> None:
+    # ast.parse raised RecursionError (deep binary operators) or MemoryError (deep unary ones): the file's
+    # compile failed with "this is a bug in taskspec"; and a cell with a NUL byte was reported at "line None".
+    text = "codops: debr\ntasks:\n  t:\n    notebook: nb.ipynb\n    method: task\n    args: {user: x}\n"
+    p = _project(tmp_path / "a", {"peach.yaml": text},
+                 ["x = " + "1+" * 200_000 + "1\n", "y = " + "-" * 200_000 + "1\n", "z = 1\x00\n", METHOD_CELL])
+    result = _normalise([p / "peach.yaml"], "debr")
+    assert _errors(result) == []  # the method's own cell is valid: only it runs
+    p = _project(tmp_path / "b", {"peach.yaml": text.replace("method: task", "method: missing")},
+                 ["x = " + "1+" * 200_000 + "1\n", "y = " + "-" * 200_000 + "1\n", "z = 1\x00\n", METHOD_CELL])
+    [error] = _errors(_normalise([p / "peach.yaml"], "debr"))
+    assert error.endswith("cells that are not valid Python: cell 1 (the code is nested too deeply for Python's "
+                          "parser), cell 2 (the code is nested too deeply for Python's parser), cell 3 (source "
+                          "code string cannot contain null bytes)"), error
+
+
 JSON_ONLY = "an argument must be text, a number, true/false, null, a list or a mapping"
 
 

@@ -111,7 +111,7 @@ def top_level_functions(cell: Cell) -> list[ast.FunctionDef]:
 def _top_level_functions(source: str) -> tuple[ast.FunctionDef, ...]:
     # Cached: the tasks of a project call methods of the same few notebooks, and each is checked once per task.
     try:
-        tree = ast.parse(notebook_child.mask_magics(source)[0])
+        tree = notebook_child.parse(notebook_child.mask_magics(source)[0])
     except SyntaxError:
         return ()
     return tuple(node for node in tree.body if isinstance(node, ast.FunctionDef))
@@ -132,7 +132,7 @@ def unparsable_cells(cells: list[Cell]) -> list[tuple[int, SyntaxError]]:
     out: list[tuple[int, SyntaxError]] = []
     for cell in cells:
         try:
-            ast.parse(notebook_child.mask_magics(cell.source)[0])
+            notebook_child.parse(notebook_child.mask_magics(cell.source)[0])
         except SyntaxError as exc:
             out.append((cell.number, exc))
     return out
@@ -174,7 +174,7 @@ def no_method_message(name: str, method: str, cells: list[Cell]) -> str:
     broken = unparsable_cells(cells)
     if broken:
         text += "; cells that are not valid Python: " + ", ".join(
-            f"cell {n} line {e.lineno} ({e.msg})" for n, e in broken)
+            f"cell {n}" + (f" line {e.lineno}" if e.lineno else "") + f" ({e.msg})" for n, e in broken)
     return text
 
 

@@ -29,12 +29,21 @@ _CELL_TAG = "<taskspec-cell-"
 _HERE = os.path.abspath(__file__)
 
 
+def parse(source: str) -> ast.Module:
+    """``ast.parse``, where code nested too deeply for Python's parser (a few thousand levels: its recursion
+    limit, or its stack) is a SyntaxError as well, as any other code Python cannot run."""
+    try:
+        return ast.parse(source)
+    except (RecursionError, MemoryError):
+        raise SyntaxError("the code is nested too deeply for Python's parser") from None
+
+
 def mask_magics(source: str) -> tuple[str, list[tuple[int, str]]]:
     """The cell as plain Python with every magic line replaced by ``pass`` (line numbers kept), and the
     (line number, text) of each magic replaced. A cell that parses as Python is returned unchanged, so a
     docstring line starting with ``!`` is never touched."""
     try:
-        ast.parse(source)
+        parse(source)
         return source, []
     except SyntaxError:
         pass

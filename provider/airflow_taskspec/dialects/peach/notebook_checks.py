@@ -63,7 +63,7 @@ def nested_definition(cells: list[notebook.Cell], method: str) -> str | None:
     """Where ``def method`` is written below the top level of a code cell, in words; None when it is not."""
     for cell in cells:
         try:
-            tree = ast.parse(notebook_child.mask_magics(cell.source)[0])
+            tree = notebook_child.parse(notebook_child.mask_magics(cell.source)[0])
         except SyntaxError:
             continue
         for top in tree.body:
