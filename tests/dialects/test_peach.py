@@ -55,6 +55,8 @@ def test_discovery_patterns_root_file_peach_conf_and_one_level_below_not_two() -
     assert _claims("dags/org/peach.conf/team/tf.yaml") and _claims("dags/org/peach.conf/team/tf.yml")
     assert not _claims("dags/org/peach.conf/team/deeper/tf.yaml")
     assert not _claims("dags/org/peach.yml") and not _claims("dags/org/peach.conf/notes.txt")
+    # Hidden files, as a glob skips them: an editor's draft, macOS's AppleDouble `._` files on shared drives.
+    assert not _claims("dags/org/peach.conf/.draft.yaml") and not _claims("dags/org/peach.conf/team/._tf.yaml")
     assert contract.project_folder("/d/org/peach.conf/team/tf.yaml", DIALECT.patterns) == "/d/org"
     assert contract.project_folder("/d/org/peach.yaml", DIALECT.patterns) == "/d/org"
 

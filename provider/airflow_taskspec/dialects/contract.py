@@ -30,6 +30,8 @@ P = TypeVar("P")
 class FilePattern:
     """Files a dialect reads, as globs on the path below a project folder: ``/`` separates folders, and each
     part is an fnmatch pattern for one name (``peach.conf/*/*.yaml`` is a file one folder below ``peach.conf``).
+    As in the shell's and Python's globs, a wildcard does not match a leading dot: ``peach.conf/.draft.yaml`` and
+    the ``._tf.yaml`` files macOS leaves on shared drives are not read, as hidden folders are not walked.
 
     With ``first_only`` the globs are alternatives in order of preference: a project folder's file matching the
     earliest glob is read, the others are ignored with a warning (AME: ``ame.yaml`` over ``ame.yml``).
@@ -44,10 +46,14 @@ class FilePattern:
         for i, glob in enumerate(self.globs):
             pattern = glob.split("/")
             if len(parts) >= len(pattern) and all(
-                fnmatch.fnmatchcase(name, p) for name, p in zip(parts[-len(pattern):], pattern)
+                _matches(name, p) for name, p in zip(parts[-len(pattern):], pattern)
             ):
                 return i, "/".join(parts[:-len(pattern)])
         return None
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern) and (pattern.startswith(".") or not name.startswith("."))
 
 
 def project_folder(path: str, patterns: tuple[FilePattern, ...]) -> str:
