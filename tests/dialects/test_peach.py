@@ -313,6 +313,7 @@ JSON_ONLY = "an argument must be text, a number, true/false, null, a list or a m
      "peach.yaml:2:18: 'py_environments' must be a mapping"),
     ("an invalid requirement in base", "py_environments:\n  base: {dependencies: ['orjson==']}\n",
      "peach.yaml:3:25: 'orjson==' is not a valid requirement"),
+    ("an environment left empty", "py_environments:\n  base:\n", "peach.yaml:3:8: 'base' must be a mapping"),
 ])
 def test_no_task_is_built_in_an_environment_that_cannot_be_built_as_written(tmp_path: Path, kind: str, text: str,
                                                                              error: str) -> None:

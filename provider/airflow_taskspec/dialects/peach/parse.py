@@ -254,7 +254,7 @@ def _environments(doc: yaml.Document, diags: list[Diagnostic]) -> tuple[Environm
                                key=True))
             continue
         try:
-            env = models.PyEnvironment.model_validate(value or {})
+            env = models.PyEnvironment.model_validate(value)
         except ValidationError:
             deps: tuple[Dependency, ...] = (_unreadable(doc, path),)
         else:
