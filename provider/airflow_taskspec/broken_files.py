@@ -19,7 +19,7 @@ from airflow.sdk import DAG, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from .build import code_block
-from .errors import Diagnostic
+from .errors import Diagnostic, shown
 
 BROKEN_FILES_DAG_ID = "taskspec.broken_files"
 
@@ -47,7 +47,7 @@ class ReportSpecErrorsOperator(BaseOperator):
 def error_line(diagnostic: Diagnostic) -> str:
     """One error on one line: where, what, and how to fix it."""
     hint = f" (fix: {diagnostic.hint})" if diagnostic.hint else ""
-    return f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}: error: {diagnostic.message}{hint}"
+    return shown(f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}: error: {diagnostic.message}{hint}")
 
 
 def docs(errors: dict[str, list[Diagnostic]]) -> str:
@@ -136,4 +136,4 @@ def _first_error(errors: dict[str, list[Diagnostic]]) -> str:
         return ""
     first = min(errors[min(errors)], key=lambda d: (d.line, d.column))
     more = f" (and {len(errors) - 1} more file(s))" if len(errors) > 1 else ""
-    return f"{first.file}:{first.line}:{first.column}: {first.message}{more}"
+    return shown(f"{first.file}:{first.line}:{first.column}: {first.message}{more}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -24,13 +25,22 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
 
     def format(self) -> str:
-        text = f"{self.file}:{self.line}:{self.column}: {self.severity.value}: {self.message}"
+        text = f"{shown(self.file)}:{self.line}:{self.column}: {self.severity.value}: {shown(self.message)}"
         if self.hint:
-            text += f"\n    hint: {self.hint}"
+            text += f"\n    hint: {shown(self.hint)}"
         return text
 
     def __str__(self) -> str:
         return self.format()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``, ``\\0`` as ``\\x00``): a file's
+    key or value quoted in a message must not move the cursor or recolour the terminal that prints it."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:

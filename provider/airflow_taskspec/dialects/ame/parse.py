@@ -69,6 +69,7 @@ def parse(doc: Document) -> ParsedSpec:
     for diagnostic, item in _duplicate_names(doc, project):
         errors.append(diagnostic)
         broken.setdefault(item, diagnostic.line)
+    project = _without_nul_characters(doc, project, errors, broken, blocking)
     for i, model in enumerate(project.models or []):
         if ("models", i) in broken:
             continue
@@ -140,6 +141,60 @@ def _validate(doc: Document, data: dict[str, Any], warnings: list[Diagnostic]
                                for i, raw in enumerate(original)]
     return (project.model_copy(update=update), most_specific(_shown(recoverable, hidden)), broken,
             most_specific(_shown(blocking, hidden) or blocking))
+
+
+NUL_HINT = ("remove it (in double quotes YAML writes it `\\0` or `\\x00`): a NUL character cannot be passed to a "
+            "command, an environment variable, a file name or a Kubernetes object")
+
+
+def _without_nul_characters(doc: Document, project: Project, errors: list[Diagnostic], broken: dict[Item, int],
+                            blocking: list[Diagnostic]) -> Project:
+    """An error for each key or text holding a NUL character, which would compile and only fail when the
+    task runs (bash, ``execve`` and the Kubernetes API all refuse it); the item that holds one is not built."""
+    replaced: set[Item] = set()
+    for path, key in _nul_places(doc.data, ()):
+        m = doc.mark(path, key=key)
+        what = _nul_place_name(path, key)
+        diagnostic = Diagnostic(doc.file, m.line, m.column, f"{what} holds a NUL character", NUL_HINT)
+        item = (str(path[0]), path[1]) if len(path) >= 2 and path[0] in SECTIONS and isinstance(path[1], int) else None
+        if item is None:
+            blocking.append(diagnostic)
+            continue
+        errors.append(diagnostic)
+        if item not in broken:
+            broken[item] = diagnostic.line
+            replaced.add(item)
+    update: dict[str, Any] = {}
+    for section in {s for s, _ in replaced}:
+        items = list(getattr(project, section) or [])
+        for s, i in replaced:
+            if s == section and i < len(items):
+                items[i] = _placeholder(section, doc.data[section][i])
+        update[section] = items
+    return project.model_copy(update=update) if update else project
+
+
+def _nul_place_name(path: tuple[Any, ...], key: bool) -> str:
+    last = path[-1] if path else None
+    if not isinstance(last, str):
+        return "this entry"
+    return f"the key '{last}'" if key else f"the value of `{last}`"
+
+
+def _nul_places(value: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], bool]]:
+    """The paths of every text (``False``) and key (``True``) below ``value`` that holds a NUL character."""
+    if isinstance(value, str):
+        return [(path, False)] if "\0" in value else []
+    found: list[tuple[tuple[Any, ...], bool]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and "\0" in k:
+                found.append((path + (k,), True))
+            found.extend(_nul_places(v, path + (k,)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found.extend(_nul_places(v, path + (i,)))
+    return found
 
 
 def _shown(diagnostics: list[Diagnostic], hidden: list[Diagnostic]) -> list[Diagnostic]:
