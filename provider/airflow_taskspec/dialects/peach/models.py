@@ -39,6 +39,8 @@ def _executor(value: str) -> str:
 
 
 def _notebook(value: str) -> str:
+    if "\0" in value:
+        raise ValueError(f"notebook '{value}' holds a NUL character, which no file name can hold")
     if value.startswith("/") or ".." in value.replace("\\", "/").split("/"):
         raise ValueError(f"notebook '{value}' must be a path inside the project folder, relative to it")
     if not value.endswith(".ipynb"):
