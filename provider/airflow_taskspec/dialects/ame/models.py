@@ -229,6 +229,16 @@ class TaskInput(_Model):
                              "under inputs/ and the variable INPUT_<NAME>), and may not start with a digit")
         return value
 
+    @field_validator("path")
+    @classmethod
+    def _path_inside(cls, value: str | None) -> str | None:
+        return None if value is None else paths.check_inside("input path", value)
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        return None if value is None else paths.check_url("input url", value)
+
     @model_validator(mode="after")
     def _one_kind(self) -> TaskInput:
         kinds = [k for k, v in (("type", self.type), ("url", self.url), ("content", self.content)) if v is not None]
@@ -249,6 +259,16 @@ class TaskOutput(_Model):
 
     path: str
     url: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_inside(cls, value: str) -> str:
+        return paths.check_inside("output path", value)
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        return None if value is None else paths.check_url("output url", value)
 
 
 class Task(_Model):

@@ -7,6 +7,7 @@ Cross-project templates and data sets are found through ``lookup`` (the other pr
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -474,19 +475,43 @@ def task_input(item: TaskInput, place: _Place) -> ir.TaskInput:
         maximum=_number(item.maximum, place.at("maximum"), item.name),
         allowed=tuple(item.values or ()), pattern=item.pattern, items=items,
     )
+    if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
+        raise place.at("maximum").error(f"input '{item.name}': `maximum: {item.maximum}` is below `minimum: "
+                                        f"{item.minimum}`, so no value is accepted", "swap the two bounds")
     if item.default is not None:
         value = _typed(item.default, spec, place.at("default"))
+        _check_default(value, spec, item, place.at("default"))
         spec = replace(spec, default=json.dumps(value), required=item.required)
     return ir.TaskInput(item.name, param=spec)
+
+
+def _check_default(value: Any, spec: ir.Param, item: TaskInput, place: _Place) -> None:
+    """The default must pass the input's own checks: the trigger form offers it, and Airflow refuses a run
+    whose value does not fit its schema."""
+    measured, what = (len(value), "elements") if isinstance(value, list) else (value, "")
+    if isinstance(measured, (int, float)) and not isinstance(measured, bool):
+        shown = f"{measured} {what}".strip()
+        if spec.minimum is not None and measured < spec.minimum:
+            raise place.error(f"the default of input '{item.name}' ({shown}) is below its `minimum: {item.minimum}`")
+        if spec.maximum is not None and measured > spec.maximum:
+            raise place.error(f"the default of input '{item.name}' ({shown}) is above its `maximum: {item.maximum}`")
+    if spec.pattern is not None and isinstance(value, str) and not re.search(spec.pattern, value):
+        raise place.error(f"the default {value!r} of input '{item.name}' does not match its `pattern: "
+                          f"{spec.pattern}`", "change the default or the pattern (it is searched for in the value, "
+                          "as JSON Schema and so Airflow's trigger form do)")
 
 
 def _number(text: str | None, place: _Place, name: str) -> float | None:
     if text is None:
         return None
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         raise place.error(f"input '{name}': {text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise place.error(f"input '{name}': {text!r} is not a finite number", "JSON, and so Airflow's params, "
+                          "cannot carry infinity or NaN")
+    return number
 
 
 def _typed(text: str | list[str], spec: ir.Param, place: _Place) -> Any:
@@ -502,7 +527,11 @@ def _typed(text: str | list[str], spec: ir.Param, place: _Place) -> Any:
         if spec.type is ir.ParamType.INTEGER:
             return int(text)
         if spec.type is ir.ParamType.NUMBER:
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):
+                raise place.error(f"the default {text!r} of input '{spec.name}' is not a finite number",
+                                  "JSON, and so Airflow's params, cannot carry infinity or NaN")
+            return number
     except ValueError:
         what = "a whole number" if spec.type is ir.ParamType.INTEGER else "a number"
         raise place.error(f"the default {text!r} of input '{spec.name}' is not {what}") from None
