@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from airflow_taskspec.backends import k8s_names
-from airflow_taskspec.dialects.resources import is_quantity
+from airflow_taskspec.dialects.resources import is_quantity, is_too_large
 
 from tests.conftest import GATES
 
@@ -313,3 +313,15 @@ def test_a_shared_data_set_volume_renders_valid_restricted_pods(tmp_path: Path) 
         for version in VERSIONS:
             kubernetes_validate.validate(pod, version, strict=True)
     assert {p["metadata"]["name"]: restricted_violations(p) for p in pods if restricted_violations(p)} == {}
+
+
+@pytest.mark.parametrize("quantity, too_large", [
+    ("9223372036854775807", False), ("9223372036854775808", True),  # 2^63-1 is the largest
+    ("7Ei", False), ("8Ei", True),  # 8 * 2^60 = 2^63
+    ("9E", False), ("10E", True), ("9.2e18", False), ("9.3e18", True),
+    ("500m", False), ("64Gi", False), ("0e99999", False), ("1e309", True),
+    ("1e999999999", True),  # decided from the exponent, without building the number
+])
+def test_a_quantity_above_what_kubernetes_holds_is_too_large(quantity: str, too_large: bool) -> None:
+    assert is_quantity(quantity)
+    assert is_too_large(quantity) is too_large

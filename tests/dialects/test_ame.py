@@ -592,6 +592,22 @@ def test_schedules(write_project, dag_folder, schedule, expected):
     assert workflow(compile_folder(dag_folder), "p.t").schedule == expected
 
 
+@pytest.mark.parametrize("schedule, fires", [
+    ("0 0 31 2 *", False), ("0 0 30 2 *", False), ("0 0 31 4,6,9,11 *", False),
+    ("0 0 29 2 *", True),  # leap years only
+    ("0 0 31 2 1", True),  # day fields or-ed as in cron and Airflow: every Monday in February
+    ("0 0 31 * *", True),
+])
+def test_a_cron_that_matches_no_date_is_an_error(write_project, dag_folder, schedule, fires):
+    spec = write_project("p", f'name: p\ntasks:\n  - name: t\n    triggers:\n      schedule: "{schedule}"\n'
+                         + EXECUTOR)
+    compiled = compile_folder(dag_folder)
+    if fires:
+        assert workflow(compiled, "p.t").schedule == ir.Cron(schedule)
+    else:
+        assert f"{spec}:5:17: error: schedule '{schedule}' matches no date" in error_text(compiled)
+
+
 def test_unquoted_cron_from_the_seed_says_to_quote_it(write_project, dag_folder):
     spec = write_project("p", "name: p\ntasks:\n  - name: t\n    triggers:\n      schedule: *****\n" + EXECUTOR)
     text = error_text(compile_folder(dag_folder))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from croniter import croniter
+from datetime import datetime
+
+from croniter import CroniterBadDateError, croniter
 
 from .. import ir
 from .diagnostics import did_you_mean, one_of
@@ -25,7 +27,20 @@ def validate_schedule(value: str) -> str:
         count = "" if fields == 5 else f"; it has {fields} fields" + (seconds if fields == 6 else "")
         raise ValueError(f"schedule '{value}' is not a valid 5-field cron expression (minute hour day month "
                          f'weekday, separated by spaces){count}, for example "0 3 * * *" for 03:00 every day')
+    if not _ever_fires(text):
+        raise ValueError(f"schedule '{value}' matches no date (a day of the month that none of its months has, "
+                         "such as 31 in February), so the DAG would never run and Airflow's scheduler would fail "
+                         "to plan it; check the day and month fields")
     return text
+
+
+def _ever_fires(cron: str) -> bool:
+    """Whether the cron matches a date, read as Airflow's timetables read it (croniter, day fields or-ed)."""
+    try:
+        croniter(cron, datetime(2001, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def to_ir(schedule: str | None) -> ir.Schedule:
