@@ -175,9 +175,9 @@ def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:
 
 
 def _method_hint(cells: list[notebook.Cell], method: str) -> str:
-    nested = notebook_checks.nested_definition(cells, method)
-    if nested is not None:
-        return nested
+    misdefined = notebook_checks.misdefinition(cells, method)
+    if misdefined is not None:
+        return misdefined
     names = [n.name for c in cells for n in notebook.top_level_functions(c)]
     return did_you_mean(method, names) or (f"functions defined: {one_of(names)}" if names else
                                            "define the entry point with `def` at the top level of a code cell")

@@ -1,5 +1,6 @@
 """What a PEACH user gets wrong about a task's notebook, said in their terms: a JSON file that is not a
-notebook, an entry point defined inside an ``if``, a function or a class (the loop calls only top-level functions)."""
+notebook, an entry point bound by something other than a top-level ``def`` (an ``async def``, a class, a lambda, or a
+``def`` inside an ``if``, a function or a class): the loop calls only top-level functions."""
 
 from __future__ import annotations
 
@@ -59,17 +60,43 @@ _BLOCKS = {ast.If: "an `if`", ast.For: "a `for` loop", ast.While: "a `while` loo
            ast.ClassDef: "a class"}
 
 
-def nested_definition(cells: list[notebook.Cell], method: str) -> str | None:
-    """Where ``def method`` is written below the top level of a code cell, in words; None when it is not."""
+def misdefinition(cells: list[notebook.Cell], method: str) -> str | None:
+    """How ``method`` is written when it is not a top-level ``def`` of a code cell, in words (an ``async def``, a
+    class, an assignment such as ``method = lambda ...``, an import, or a ``def`` inside a block); None when
+    the notebook does not bind the name at all."""
+    trees = []
     for cell in cells:
         try:
-            tree = notebook_child.parse(notebook_child.mask_magics(cell.source)[0])
+            trees.append((cell, notebook_child.parse(notebook_child.mask_magics(cell.source)[0])))
         except SyntaxError:
             continue
+    for cell, tree in trees:
+        for top in tree.body:
+            binding = _top_level_binding(top, method)
+            if binding is not None:
+                return (f"cell {cell.number} binds `{method}` at its line {top.lineno} with {binding}; the loop "
+                        f"calls a plain function: write `def {method}(...)` at the top level of the cell")
+    for cell, tree in trees:
         for top in tree.body:
             for node in ast.walk(top):
                 if node is not top and isinstance(node, ast.FunctionDef) and node.name == method:
                     where = _BLOCKS.get(type(top), "a block")
                     return (f"cell {cell.number} defines `def {method}` at its line {node.lineno}, inside "
                             f"{where} (line {top.lineno}); move the definition to the top level of the cell")
+    return None
+
+
+def _top_level_binding(node: ast.stmt, name: str) -> str | None:
+    """What, other than a plain ``def``, a top-level statement binds ``name`` with."""
+    if isinstance(node, ast.AsyncFunctionDef) and node.name == name:
+        return "`async def` (a coroutine function)"
+    if isinstance(node, ast.ClassDef) and node.name == name:
+        return "a `class`"
+    if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name.split(".")[0]) == name
+                                                              for a in node.names):
+        return "an import"
+    targets = (node.targets if isinstance(node, ast.Assign) else
+               [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+    if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
+        return "an assignment"
     return None
