@@ -87,7 +87,8 @@ for t in range({tasks}):
 '''
 
 LOADER = """\
-# The Airflow DAG folder loader of taskspec: every ame.yml / ame.yaml below this folder becomes DAGs.
+# The Airflow DAG folder loader of taskspec: every AME project (ame.yml / ame.yaml) and PEACH project
+# (peach.yaml / peach.conf/) below this folder becomes DAGs.
 from airflow_taskspec.loader import load_dags
 
 load_dags(__file__, globals())

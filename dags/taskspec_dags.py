@@ -1,4 +1,5 @@
-# The Airflow DAG folder loader of taskspec: every ame.yml / ame.yaml below this folder becomes DAGs.
+# The Airflow DAG folder loader of taskspec: every AME project (ame.yml / ame.yaml) and PEACH project
+# (peach.yaml / peach.conf/) below this folder becomes DAGs.
 from airflow_taskspec.loader import load_dags
 
 load_dags(__file__, globals())
