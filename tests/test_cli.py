@@ -39,3 +39,12 @@ def test_list_prints_dag_ids_and_schedules() -> None:
     result = _taskspec("list", str(EXAMPLES))
     assert result.returncode == 0
     assert "hello.daily_greeting\t0 6 * * *\t" in result.stdout
+
+
+def test_list_prints_only_dag_lines_with_an_airflowignore_in_the_folder(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "hello", tmp_path / "hello")
+    (tmp_path / ".airflowignore").write_text("drafts/\n")  # Airflow's own reading of it warned on stdout
+    result = _taskspec("list", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and all(line.startswith("hello.") and line.count("\t") == 2 for line in lines), result.stdout

@@ -60,3 +60,26 @@ def test_a_file_no_dialect_reads_named_on_the_command_line_is_an_error(folder: P
     assert c.errors[str(other)].diagnostics[0].format().splitlines()[0] == \
         f"{other}:1:1: error: no dialect reads a file of this name"
     assert "ame.yaml, ame.yml" in c.errors[str(other)].diagnostics[0].hint
+
+
+def test_a_link_back_up_the_folder_is_named_and_airflowignore_lifts_it(folder: Path) -> None:
+    (folder / "keep" / "up").symlink_to(folder, target_is_directory=True)
+    c = resolve.compile_paths([str(folder)])
+    link = str(folder / "keep" / "up")
+    assert c.workflows == [] and list(c.errors) == [link]  # Airflow refuses the whole folder, so do we
+    said = c.errors[link].diagnostics[0]
+    assert said.message.startswith(f"this link leads to {folder.resolve()}, which the walk of {folder} already "
+                                   f"reached as {folder};")
+    assert ".airflowignore" in said.hint
+    (folder / ".airflowignore").write_text("keep/up\n")
+    assert projects(folder) == ["drop_one", "drop_three", "drop_two", "keep", "keep_too"]
+
+
+def test_two_links_to_one_folder_name_the_second_and_the_first(folder: Path, tmp_path_factory) -> None:
+    shared = tmp_path_factory.mktemp("shared")
+    (folder / "drop_one" / "lib").symlink_to(shared, target_is_directory=True)
+    (folder / "keep" / "lib").symlink_to(shared, target_is_directory=True)
+    c = resolve.compile_paths([str(folder)])
+    second = str(folder / "keep" / "lib")
+    assert list(c.errors) == [second]
+    assert f"already reached as {folder / 'drop_one' / 'lib'};" in c.errors[second].diagnostics[0].message

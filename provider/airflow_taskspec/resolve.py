@@ -13,6 +13,7 @@ project files it checked). A cached result is used only while all of these are u
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,10 +70,31 @@ def _walk(root: str) -> Iterator[str]:
     from airflow.configuration import conf
 
     syntax = conf.get_mandatory_value("core", "DAG_IGNORE_FILE_SYNTAX", fallback="glob")
-    for path in find_path_from_directory(root, IGNORE_FILE, syntax):
+    with warnings.catch_warnings():
+        # Airflow's own use of pathspec warns on every .airflowignore; `taskspec list` prints to stdout.
+        warnings.filterwarnings("ignore", message="GitWildMatchPattern", category=DeprecationWarning)
+        paths = list(find_path_from_directory(root, IGNORE_FILE, syntax))
+    for path in paths:
         folders = os.path.relpath(path, root).split(os.sep)[:-1]
         if not any(part.startswith(".") or part == "__pycache__" for part in folders):
             yield path
+
+
+def _folder_reached_twice(root: str) -> tuple[str, str] | None:
+    """The first folder link below ``root`` that leads where the walk has been (a link to a folder above it, or
+    a second link to one folder), with the path the walk first reached it by; None when there is none."""
+    seen = {os.path.realpath(root): root}
+    for here, folders, _files in os.walk(root, followlinks=True):
+        kept = []
+        for name in sorted(folders):
+            path = os.path.join(here, name)
+            real = os.path.realpath(path)
+            if real in seen:
+                return (path, seen[real]) if os.path.islink(path) else (seen[real], path)
+            seen[real] = path
+            kept.append(name)
+        folders[:] = kept
+    return None
 
 
 def _walk_order(path: str) -> list[tuple[int, str]]:
@@ -123,7 +145,15 @@ def discover(root: str, result: Compilation | None = None) -> list[Found]:
     try:
         files = sorted(_walk(root), key=_walk_order)
     except (OSError, RuntimeError) as exc:  # Airflow's walk refuses symlink loops
-        result.add(root, [Diagnostic(root, 1, 1, f"cannot walk this folder: {exc}")])
+        repeated = _folder_reached_twice(root) if isinstance(exc, RuntimeError) else None
+        if repeated is None:
+            result.add(root, [Diagnostic(root, 1, 1, f"cannot walk this folder: {exc}")])
+        else:
+            link, first = repeated
+            result.add(link, [Diagnostic(
+                link, 1, 1, f"this link leads to {os.path.realpath(link)}, which the walk of {root} already "
+                f"reached as {first}; Airflow refuses a DAG folder it would walk twice, so no DAG in it loads",
+                f"remove the link, or list it in {IGNORE_FILE} (Airflow then does not follow it)")])
         return []
     return _claim(files, result)
 
