@@ -267,12 +267,22 @@ class _Normaliser:
             inherited = settings_of(task)
             name = task.name
             out: list[ir.Step] = []
+            errors: list[Diagnostic] = []  # every step's, not only the first broken one's
             for i, item in enumerate(task.pipeline):
+                group = [(c, place.at("pipeline", i, j)) for j, c in enumerate(item)] if isinstance(item, list) \
+                    else [(item, place.at("pipeline", i))]
+                built: list[ir.Step] = []
+                for child, child_place in group:
+                    try:
+                        built.append(self.child(child, inherited, child_place, stack, name))
+                    except SpecError as exc:
+                        errors.extend(exc.diagnostics)
                 if isinstance(item, list):
-                    out.append(ir.Parallel(tuple(self.child(c, inherited, place.at("pipeline", i, j), stack, name)
-                                                 for j, c in enumerate(item))))
-                else:
-                    out.append(self.child(item, inherited, place.at("pipeline", i), stack, name))
+                    out.append(ir.Parallel(tuple(built)))
+                elif built:
+                    out.append(built[0])
+            if errors:
+                raise SpecError(errors)
             return ir.Sequence(tuple(out))
         if task.executor is None:
             raise self.no_executor(task, place)
@@ -285,7 +295,24 @@ class _Normaliser:
             raise place.error("a pipeline step needs a `name` (or a `taskRef` to a named task)",
                               "add `name: <step>`")
         next_stack = stack + ((item.ref_name,) if item.ref_name else ())
-        return self.step(resolved, place, next_stack)
+        try:
+            return self.step(resolved, place, next_stack)
+        except SpecError as exc:
+            raise self.in_referred_task(exc, item, place) from None
+
+    def in_referred_task(self, exc: SpecError, item: Task, place: _Place) -> SpecError:
+        """A step's errors, those that stem from the task its taskRef names said to: they have no place of
+        their own in the step (they are at the step's first line), and the task is reported at its own lines."""
+        if item.ref_name is None:
+            return exc
+        at = self.spec.doc.mark(place.path)
+        index = next((i for i, t in enumerate(self.project.tasks or []) if t.name == item.ref_name), None)
+        where = f" (line {self.spec.doc.mark(('tasks', index)).line})" if index is not None else ""
+        return SpecError([
+            replace(d, message=f"pipeline step '{item.ref_name}' cannot be built: {d.message}",
+                    hint=f"the error is in task '{item.ref_name}'{where}, which this step refers to; fix it there")
+            if (d.file, d.line, d.column) == (self.spec.doc.file, at.line, at.column) else d
+            for d in exc.diagnostics])
 
     def no_executor(self, task: Task, place: _Place) -> SpecError:
         legacy = [k for k in self.spec.legacy_keys.get(place.path, []) if k in ("command", "runcommand", "taskType",
@@ -346,7 +373,7 @@ class _Normaliser:
             artifacts=ir.Artifacts(tuple(task.artifacts.paths), task.artifacts.saveChangedFiles)
             if task.artifacts else ir.Artifacts(),
             data_sets=tuple(self.data_set_use(ref, place) for ref in task.dataSets or []),
-            inputs=tuple(task_input(item, place.at("inputs", n)) for n, item in enumerate(task.inputs or [])),
+            inputs=task_inputs(task.inputs or [], place),
             outputs=tuple(ir.TaskOutput(out.path, out.url) for out in task.outputs or []),
         )
 
@@ -441,6 +468,20 @@ def _ref_key(place: _Place) -> str:
 
 _SCALARS = {"integer": ir.ParamType.INTEGER, "number": ir.ParamType.NUMBER, "string": ir.ParamType.STRING,
             "boolean": ir.ParamType.BOOLEAN}
+
+
+def task_inputs(items: list[TaskInput], place: _Place) -> tuple[ir.TaskInput, ...]:
+    """Every input of a task; SpecError with the errors of all of them, not only the first one's."""
+    out: list[ir.TaskInput] = []
+    errors: list[Diagnostic] = []
+    for n, item in enumerate(items):
+        try:
+            out.append(task_input(item, place.at("inputs", n)))
+        except SpecError as exc:
+            errors.extend(exc.diagnostics)
+    if errors:
+        raise SpecError(errors)
+    return tuple(out)
 
 
 def task_input(item: TaskInput, place: _Place) -> ir.TaskInput:
