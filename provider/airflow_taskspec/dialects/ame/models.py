@@ -229,6 +229,17 @@ class TaskInput(_Model):
                              "under inputs/ and the variable INPUT_<NAME>), and may not start with a digit")
         return value
 
+    @field_validator("values")
+    @classmethod
+    def _each_value_once(cls, value: list[str] | None) -> list[str] | None:
+        first: dict[str, int] = {}
+        for i, choice in enumerate(value or []):
+            if choice in first:
+                raise ValueAt((i,), f"the choice '{choice}' is listed twice (first as entry {first[choice] + 1}); "
+                                    "the trigger form would offer it twice")
+            first[choice] = i
+        return value
+
     @field_validator("path")
     @classmethod
     def _path_inside(cls, value: str | None) -> str | None:
