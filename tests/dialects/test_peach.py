@@ -338,6 +338,38 @@ def test_a_bad_key_elsewhere_in_the_file_keeps_its_environments(tmp_path: Path) 
     assert run.recipe.environment.requirements == ("orjson==3.3.1",)
 
 
+@pytest.mark.parametrize("lines, requirements", [
+    (["requests>=2", "requests[socks]<3"], ("requests>=2", "requests[socks]<3")),  # pip and uv take both
+    (["pandas", "pandas==2.2.2", "pandas"], ("pandas==2.2.2",)),  # a bare name beside a pin adds nothing
+    (["numpy==1.26.4", "numpy>=1.20,<2"], ("numpy==1.26.4", "numpy>=1.20,<2")),  # kept as written
+    (["scipy==1.11", "scipy==1.11.0"], ("scipy==1.11", "scipy==1.11.0")),  # one version, written two ways
+    (["six==1.*", "six==1.16.0"], ("six==1.*", "six==1.16.0")),
+])
+def test_lines_of_one_package_that_can_hold_together_are_kept_together(tmp_path: Path, lines: list[str],
+                                                                         requirements: tuple[str, ...]) -> None:
+    text = ("codops: debr\npy_environments:\n  base: {dependencies: [" + ", ".join(f"'{x}'" for x in lines[:1])
+            + "]}\n  sci: {dependencies: [" + ", ".join(f"'{x}'" for x in lines[1:]) + "]}\n"
+            "tasks:\n" + TASK.replace("    args:", "    py_env: sci\n    args:"))
+    result = _normalise([_project(tmp_path / "a", {"peach.yaml": text}) / "peach.yaml"], "debr")
+    assert _errors(result) == []
+    [run] = ir.task_runs(result.workflows[0].graph)
+    assert run.recipe.environment.requirements == requirements
+
+
+@pytest.mark.parametrize("lines, error", [
+    (["numpy==1.26.4", "numpy<1"], "'numpy<1' conflicts with 'numpy==1.26.4'"),  # the pin is excluded
+    (["numpy>=2", "numpy==1.26.4"], "'numpy==1.26.4' conflicts with 'numpy>=2'"),
+    (["six==2.*", "six==1.16.0"], "'six==1.16.0' conflicts with 'six==2.*'"),
+    (["x===1.0a", "x===1.0b"], "'x===1.0b' conflicts with 'x===1.0a'"),
+])
+def test_lines_no_version_satisfies_together_are_an_error(tmp_path: Path, lines: list[str], error: str) -> None:
+    text = "codops: debr\ndependencies: [" + ", ".join(f"'{x}'" for x in lines) + "]\ntasks:\n" + TASK
+    result = _normalise([_project(tmp_path / "a", {"peach.yaml": text}) / "peach.yaml"], "debr")
+    [said] = _errors(result)
+    assert error in said, said
+    assert result.workflows in ([], [None]) or not ir.task_runs(result.workflows[0].graph)
+
+
 # -- invalid files: each kind with its file:line:column ---------------------------------------------------------------
 
 TASK = "  t:\n    notebook: nb.ipynb\n    method: task\n    args: {user: x}\n"

@@ -14,6 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from ... import config, ir
 from ...errors import Diagnostic, Severity
 from ...runtime import notebook
@@ -126,23 +130,59 @@ def _environments(result: Plan, files: list[ParsedFile]) -> Any:
 
 
 def _union(result: Plan, deps: list[Dependency]) -> tuple[str, ...] | None:
-    """One requirement per package; two different version specifiers of one package are an error naming both.
+    """The environment's requirements: every one written, as pip and uv take several lines of one package (their
+    specifiers must all hold), with a bare name dropped beside a fuller line of its package. Two requirements no
+    single version satisfies (two different pins, or a pin another line excludes) are an error naming both.
     None when the environment cannot be built as written (that, or a requirement that could not be read)."""
-    chosen: dict[str, Dependency] = {}
+    by_name: dict[str, list[Dependency]] = {}
     complete = True
     for dep in deps:
         if not dep.readable:  # reported where it was written
             complete = False
             continue
-        other = chosen.get(dep.name)
-        if other is None or (not other.specifier and dep.specifier):
-            chosen[dep.name] = dep
-        elif dep.specifier and dep.specifier != other.specifier:
+        same = by_name.setdefault(dep.name, [])
+        other = next((o for o in same if not _compatible(dep.specifier, o.specifier)), None)
+        if other is not None:
             result.report(dep.file, dep.where, f"'{dep.text}' conflicts with '{other.text}' at {other.place}: "
                           f"the tasks of codops '{result.codops}' share one environment, which can hold one "
                           f"version of {dep.name}", f"use the same version in both places; {UNBUILT}")
             complete = False
-    return tuple(sorted(d.text for d in chosen.values())) if complete else None
+        elif _bare(dep):
+            if not same:
+                same.append(dep)
+        elif dep.text not in {o.text for o in same}:
+            same[:] = [o for o in same if not _bare(o)] + [dep]
+    return tuple(sorted(d.text for same in by_name.values() for d in same)) if complete else None
+
+
+def _bare(dep: Dependency) -> bool:
+    """A requirement that is its package's name alone: no version, extras, marker or URL."""
+    return canonicalize_name(dep.text.strip()) == dep.name
+
+
+def _compatible(one: str, other: str) -> bool:
+    """Whether some version can satisfy both specifiers, as far as pins tell: two exact pins must be one version,
+    and a pin must be allowed by the other specifier. Ranges are left to the installer."""
+    if one.startswith("===") and other.startswith("===") and "," not in one + other:
+        return one == other  # arbitrary equality compares the text
+    pins = [_pinned(one), _pinned(other)]
+    if pins[0] is not None and pins[1] is not None:
+        return pins[0] == pins[1]
+    for pin, spec in ((pins[0], other), (pins[1], one)):
+        if pin is not None and spec and not SpecifierSet(spec).contains(pin, prereleases=True):
+            return False
+    return True
+
+
+def _pinned(specifier: str) -> Version | None:
+    """The version an exact pin (``==1.2.3``, not ``==1.*``) names; None for anything else."""
+    parts = list(SpecifierSet(specifier)) if specifier else []
+    if len(parts) != 1 or parts[0].operator not in ("==", "===") or parts[0].version.endswith("*"):
+        return None
+    try:
+        return Version(parts[0].version)
+    except InvalidVersion:
+        return None
 
 
 def _notebook_ok(result: Plan, f: ParsedFile, entry: Entry) -> bool:
