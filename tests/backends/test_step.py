@@ -369,3 +369,31 @@ def test_a_secret_reaches_the_command_and_is_masked_in_the_task_log_from_then_on
     assert f"got:{value}" in task_log()  # the value reached the command (captured before redaction)
     # What Airflow's task log writes for that line (the masker every task log line goes through):
     assert redact(f"got:{value}") == "got:***"
+
+
+def _in_dag_with_params(task: Task) -> None:
+    from airflow.sdk import DAG, Param
+
+    task.op.dag = DAG("p.t", schedule=None, params={"epochs": Param(5, type="integer"),
+                                                     "rate": Param(0.1, type="number")})
+
+
+def test_a_conf_key_that_is_no_parameter_fails_the_step_before_anything_is_made(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    task = Task(tmp_path, f"touch {marker}")
+    _in_dag_with_params(task)
+    context = {**task.context(), "dag_run": SimpleNamespace(conf={"epoch": 50, "rate": 0.2, "zzz": 1})}
+    with pytest.raises(AirflowFailException) as err:  # not retried: the same conf fails again
+        task.op.execute(context)
+    assert str(err.value) == (
+        "the run's conf sets 'epoch' (did you mean 'epochs'?); 'zzz', which DAG p.t has no parameter for (its "
+        "parameters are 'epochs', 'rate'); nothing ran: trigger it again with the parameters' own names")
+    assert not marker.exists() and task.leftovers() == []
+
+
+def test_a_conf_of_the_dags_own_parameters_runs_the_step(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    task = Task(tmp_path, f"touch {marker}")
+    _in_dag_with_params(task)
+    task.op.execute({**task.context(), "dag_run": SimpleNamespace(conf={"epochs": 50, "rate": 0.2})})
+    assert marker.exists()

@@ -70,3 +70,17 @@ def test_a_value_outside_its_bounds_is_rejected_before_anything_runs(airflow_db:
     assert "2 is greater than the maximum of 1" in result.output
     assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").rglob("*"))
     assert not (tmp_path / "store").exists()
+
+
+def test_a_misspelt_conf_key_fails_the_run_instead_of_running_with_the_default(airflow_db: Path,
+                                                                               tmp_path: Path) -> None:
+    # Airflow keeps a conf key that is no param; the step would have run with threshold's default 0.5.
+    folder = make_dag_folder(tmp_path / "dags", {"proj": PROJECT})
+    result = dags_test("proj.segment", folder, airflow_db, conf=json.dumps({"treshold": 0.25}),
+                       AIRFLOW__TASKSPEC__ARTIFACT_STORE=f"file://{tmp_path / 'store'}",
+                       AIRFLOW__TASKSPEC__WORKSPACE_ROOT=str(tmp_path / "ws"))
+    assert result.returncode != 0
+    assert "the run's conf sets 'treshold' (did you mean 'threshold'?), which DAG proj.segment has no parameter" \
+        in result.output, result.output[-4000:]
+    assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").rglob("*"))
+    assert not (tmp_path / "store").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -20,6 +21,27 @@ def _values(run: ir.TaskRun, context: Any) -> list[tuple[ir.TaskInput, ir.Param,
     if problems:
         raise AirflowException("bad input for this run: " + "; ".join(problems))
     return [(i, i.param, given_value(i.param, given)) for i in run.inputs if i.param is not None]
+
+
+def check_conf_keys(context: Any, declared: Iterable[str], dag_id: str) -> None:
+    """Fail (without retries) when the run's conf sets a key that is no parameter of the DAG: Airflow keeps such
+    a key and the step would run with the default of the parameter the user meant (`--conf '{"epoch": 50}'` for
+    `epochs`). Nothing of this step has been made yet."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ..dialects.diagnostics import did_you_mean, one_of
+
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    names = sorted(declared)
+    unknown = [key for key in conf if key not in names]
+    if not unknown:
+        return
+    said = "; ".join(f"'{key}'" + (f" ({hint})" if (hint := did_you_mean(str(key), names)) else "")
+                     for key in unknown)
+    have = f"its parameters are {one_of(names)}" if names else "it has no parameters"
+    raise AirflowFailException(f"the run's conf sets {said}, which DAG {dag_id} has no parameter for ({have}); "
+                               "nothing ran: trigger it again with the parameters' own names")
 
 
 def check_inputs(run: ir.TaskRun, context: Any) -> None:

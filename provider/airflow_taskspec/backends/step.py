@@ -35,6 +35,7 @@ from .. import ir
 from ..config import Settings
 from ..runtime import layout
 from . import StepPlan, data_sets
+from .inputs import check_conf_keys
 from .links import StepArtifactStoreLink, StepOutputsLink
 
 PHASES = ("workspace", "provision", "run", "collect", "cleanup")
@@ -228,6 +229,8 @@ class StepOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         _defaults_for_empty_params(context, self)
+        if getattr(self, "has_dag", lambda: False)():
+            check_conf_keys(context, self.dag.params.keys(), self.dag.dag_id)
         data_sets.ensure_produced(self.data_set_gates, self.settings, context, self.log.info)
         return self._proceed(context, StepState())
 
