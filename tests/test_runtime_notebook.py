@@ -132,6 +132,26 @@ def test_a_value_that_is_not_json_is_not_the_result(tmp_path: Path) -> None:
     assert any("returned a set, which is not JSON-serialisable" in line for line in lines)
 
 
+def test_input_gets_end_of_file_not_the_workers_stdin(tmp_path: Path) -> None:
+    import os
+
+    nb = write_notebook(tmp_path / "nb" / "demo.ipynb", [
+        "def task():\n    try:\n        return {'read': input()}\n    except EOFError:\n        return {'read': None}\n"])
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"not-yours\n")
+    os.close(write_end)
+    saved = os.dup(0)
+    os.dup2(read_end, 0)  # the worker's fd 0 holds data
+    try:
+        outcome, _ = _run(tmp_path, nb, "task", {})
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read_end)
+    assert outcome.ok, outcome.error
+    assert outcome.result == {"read": None}
+
+
 def test_a_timeout_stops_the_method_and_what_it_started(tmp_path: Path) -> None:
     nb = write_notebook(tmp_path / "nb" / "demo.ipynb", [(
         "import subprocess, time, pathlib\n"

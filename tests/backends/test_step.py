@@ -397,3 +397,21 @@ def test_a_conf_of_the_dags_own_parameters_runs_the_step(tmp_path: Path) -> None
     _in_dag_with_params(task)
     task.op.execute({**task.context(), "dag_run": SimpleNamespace(conf={"epochs": 50, "rate": 0.2})})
     assert marker.exists()
+
+
+def test_the_command_reads_nothing_from_the_workers_stdin(tmp_path: Path, task_log: Callable[[], list[str]]) -> None:
+    # The worker's fd 0 holds data here; a command that reads it would take what is not its own (and a task
+    # that waits for input would hang until its timeout).
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"not-yours\n")
+    os.close(write_end)
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    try:
+        task = Task(tmp_path, 'read -r line || echo "read: end of input"; echo "line: [$line]"')
+        task.op.execute(task.context())
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read_end)
+    assert "read: end of input" in task_log() and "line: []" in task_log()

@@ -104,7 +104,8 @@ class LocalStepOperator(StepOperator):
         env = self.environment(context, workspace)
         process = self._start(lambda: subprocess.Popen(
             ["bash", "-c", script], cwd=workspace, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            # stdin is nothing: the worker's own stdin is not the command's to read (`read` gets EOF at once).
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         ))
         try:
             assert process.stdout is not None

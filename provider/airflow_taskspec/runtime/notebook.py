@@ -218,8 +218,10 @@ def start(prog: Program, *, python: str, workspace: str, env: dict[str, str] | N
         os.remove(result_path)
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONUNBUFFERED"] = "1"
+    # stdin is nothing: the worker's own stdin is not the task's to read (input() gets EOF at once).
     return subprocess.Popen([python, RUNNER, program_path, result_path], cwd=workspace, env=child_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 def finish(process: subprocess.Popen[bytes], workspace: str, log: Callable[[str], Any] = print) -> Outcome:
