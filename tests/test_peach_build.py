@@ -78,7 +78,10 @@ def test_args_are_typed_params_with_the_yaml_defaults(dags: dict[str, Any]) -> N
     assert params.get_param("rank_headlines.top").schema["type"] == ["integer", "null"]
     assert params.get_param("rank_headlines.weights").schema["type"] == ["object", "null"]
     assert params.get_param("rank_headlines.source").schema["type"] == ["string", "null"]
-    assert "--conf" in dags["peach.zzebu"].doc_md
+    doc = dags["peach.zzebu"].doc_md
+    assert "`airflow dags trigger peach.zzebu --conf '{\"rank_headlines.source\": \"data/articles.json\", " in doc
+    assert "`POST /api/v2/dags/peach.zzebu/dagRuns`" in doc  # the DAG's own id, not a placeholder
+    assert "a key that is no param fails the run" in doc
 
 
 def test_the_kubernetes_run_pod_of_a_notebook_task(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -262,7 +262,8 @@ def _conf_doc(dag_id: str, params: list[ir.Param]) -> str:
     return (f"Runs its tasks one after the other, again and again; a failed task does not stop the next one.\n\n"
             f"Each task's `args` are params named `<task>.<arg>` (in the trigger form, one section per task). "
             f"Override them for one run with `airflow dags trigger {dag_id} --conf '{shape}'` or the REST API "
-            "(`POST /api/v2/dags/{dag_id}/dagRuns` with `\"conf\"`); keys you leave out keep the YAML values.")
+            f"(`POST /api/v2/dags/{dag_id}/dagRuns` with `\"conf\"`); keys you leave out keep the YAML values, and a "
+            "key that is no param fails the run before any task starts.")
 
 
 def workflow(dag_id: str, title: str, tasks: list[tuple[PlannedTask, str]], files: list[ParsedFile],
