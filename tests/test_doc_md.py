@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import markdown_it
 from airflow_taskspec import ir
-from airflow_taskspec.build import code_block, doc_md
+from airflow_taskspec.build import code_block, doc_md, summary
 
 
 def _rendered_code(markdown: str) -> list[str]:
@@ -24,3 +24,14 @@ def test_doc_md_shows_the_whole_source_as_one_code_block() -> None:
     tokens = markdown_it.MarkdownIt().parse(doc_md(wf))
     assert [t.content for t in tokens if t.type == "fence"] == [source]
     assert not [t for t in tokens if t.type == "heading_open" and t.markup == "#"]
+
+
+def test_the_dag_description_is_the_first_paragraph_cut_at_a_word() -> None:
+    assert summary("Runs its tasks in a loop.\n\nEach task's `args` are params ...") == "Runs its tasks in a loop."
+    assert summary("AME task `t`\nof project `p`") == "AME task `t` of project `p`"  # one line in the UI
+    long = "word " * 60
+    cut = summary(long, limit=40)
+    assert cut == "word word word word word word word word…" and len(cut) <= 40
+    assert summary("abcdef ghijkl", limit=10) == "abcdef…"  # a word cut in two is dropped
+    assert summary("") == ""
+

@@ -82,6 +82,9 @@ def test_args_are_typed_params_with_the_yaml_defaults(dags: dict[str, Any]) -> N
     assert "`airflow dags trigger peach.zzebu --conf '{\"rank_headlines.source\": \"data/articles.json\", " in doc
     assert "`POST /api/v2/dags/peach.zzebu/dagRuns`" in doc  # the DAG's own id, not a placeholder
     assert "a key that is no param fails the run" in doc
+    # The UI's one-line description is a whole sentence, not the docs cut at 200 characters.
+    assert dags["peach.zzebu"].description == ("Runs its tasks one after the other, again and again; a failed task "
+                                               "does not stop the next one.")
 
 
 def test_the_kubernetes_run_pod_of_a_notebook_task(monkeypatch: pytest.MonkeyPatch) -> None:

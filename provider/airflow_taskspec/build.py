@@ -33,6 +33,18 @@ def doc_md(workflow: ir.Workflow) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def summary(description: str, limit: int = 200) -> str:
+    """The DAG's one-line description (the UI shows it beside the DAG): the first paragraph of the workflow's
+    description, shortened at a word with an ellipsis when it is longer than ``limit``; the rest is in the docs."""
+    first = " ".join(description.strip().split("\n\n", 1)[0].split())
+    if len(first) <= limit:
+        return first
+    head = first[:limit - 1]
+    if first[limit - 1] != " ":  # the cut is inside a word: drop that word
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,;:") + "…"
+
+
 def code_block(text: str, language: str = "") -> str:
     """``text`` as a fenced Markdown code block that nothing inside it can close: the fence is longer than any
     run of backticks in the text (a YAML comment holding ``` would otherwise end the block early)."""
@@ -144,7 +156,7 @@ def build_dag(workflow: ir.Workflow, backend: Backend) -> DAG:
     with DAG(
         dag_id=workflow.dag_id,
         dag_display_name=workflow.title,
-        description=workflow.description[:200] or None,
+        description=summary(workflow.description) or None,
         doc_md=doc_md(workflow),
         schedule=schedule_of(workflow.schedule),
         catchup=False,
