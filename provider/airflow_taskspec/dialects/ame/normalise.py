@@ -360,20 +360,36 @@ class _Normaliser:
                     if misplaced
                     else "add `command: python main.py` (what to run in the project folder)")
             raise ex_place.error(f"the `!{ex.kind}` executor of task '{task.name}' needs a `command`", hint, key=True)
-        self.check_project_files(kind, ex.kind, task.name, ex_place)
+        errors: list[Diagnostic] = []  # every part's, not only the first broken one's
+
+        def part(build: Callable[[], Any]) -> Any:
+            try:
+                return build()
+            except SpecError as exc:
+                errors.extend(exc.diagnostics)
+                return None
+
+        name: str = task.name  # narrowed above; a lambda would not keep it
+        part(lambda: self.check_project_files(kind, ex.kind, name, ex_place))
+        env_vars = part(lambda: self.env(task, place))
+        secret_refs = part(lambda: self.secrets(task, place))
+        uses = part(lambda: tuple(self.data_set_use(ref, place) for ref in task.dataSets or []))
+        inputs = part(lambda: task_inputs(task.inputs or [], place))
+        if errors:
+            raise SpecError(errors)
         return ir.TaskRun(
             name=task.name,
             origin=place.origin(),
             recipe=ir.Recipe(kind=kind, command=command, python_version=ex.pythonVersion),
             source=ir.ProjectSource(folder=self.spec.folder),
             image=ex.image or task.image,
-            env=self.env(task, place),
-            secrets=self.secrets(task, place),
+            env=env_vars,
+            secrets=secret_refs,
             resources=resources.to_ir(task.resources or {}),
             artifacts=ir.Artifacts(tuple(task.artifacts.paths), task.artifacts.saveChangedFiles)
             if task.artifacts else ir.Artifacts(),
-            data_sets=tuple(self.data_set_use(ref, place) for ref in task.dataSets or []),
-            inputs=task_inputs(task.inputs or [], place),
+            data_sets=uses,
+            inputs=inputs,
             outputs=tuple(ir.TaskOutput(out.path, out.url) for out in task.outputs or []),
         )
 
@@ -385,39 +401,56 @@ class _Normaliser:
                               f"add {' and '.join(missing)} next to the ame.yaml, or choose another executor", key=True)
 
     def env(self, task: Task, place: _Place) -> tuple[ir.EnvVar, ...]:
-        seen: set[str] = set()
+        seen: list[str] = []
+        errors: list[Diagnostic] = []
         for entry in task.environment or []:
+            at = self._entry_place(place, ("environment", "env"), "key", entry.key, nth=seen.count(entry.key))
             if env.is_provided(entry.key):
-                raise self._entry_place(place, ("environment", "env"), "key", entry.key).error(
-                    f"environment variable '{entry.key}' is set by taskspec itself and cannot be overridden",
-                    f"rename it; {env.PROVIDED_HINT}")
-            if entry.key in seen:
-                raise self._entry_place(place, ("environment", "env"), "key", entry.key).error(
-                    f"environment variable '{entry.key}' is set twice in task '{task.name}'", "keep one of the two")
-            seen.add(entry.key)
+                errors += at.error(f"environment variable '{entry.key}' is set by taskspec itself and cannot be "
+                                   f"overridden", f"rename it; {env.PROVIDED_HINT}").diagnostics
+            elif entry.key in seen:
+                first = self._written_line(place, ("environment", "env"), "key", entry.key, "first at")
+                errors += at.error(f"environment variable '{entry.key}' is set twice in task '{task.name}'{first}",
+                                   "keep one of the two").diagnostics
+            seen.append(entry.key)
+        if errors:
+            raise SpecError(errors)
         return tuple(ir.EnvVar(e.key, e.val) for e in task.environment or [])
 
     def secrets(self, task: Task, place: _Place) -> tuple[ir.SecretRef, ...]:
         env_keys = {e.key for e in task.environment or []}
-        seen: set[str] = set()
+        seen: list[str] = []
+        errors: list[Diagnostic] = []
         for s in task.secrets or []:
             problem = ("is set by taskspec itself" if env.is_provided(s.injectAs)
                        else "is also set in `environment`" if s.injectAs in env_keys
-                       else "is injected by two secrets" if s.injectAs in seen else "")
+                       else "is injected by two secrets"
+                       + self._written_line(place, ("secrets",), "injectAs", s.injectAs, "the other at")
+                       if s.injectAs in seen else "")
             if problem:
-                raise self._entry_place(place, ("secrets",), "injectAs", s.injectAs).error(
+                errors += self._entry_place(place, ("secrets",), "injectAs", s.injectAs,
+                                            nth=seen.count(s.injectAs)).error(
                     f"secret injectAs '{s.injectAs}' {problem} in task '{task.name}'",
-                    "give the secret another `injectAs` name")
-            seen.add(s.injectAs)
+                    "give the secret another `injectAs` name").diagnostics
+            seen.append(s.injectAs)
+        if errors:
+            raise SpecError(errors)
         return tuple(ir.SecretRef(SECRET_STORES[s.store], s.key, s.injectAs, s.vault) for s in task.secrets or [])
 
-    def _entry_place(self, place: _Place, lists: tuple[str, ...], field_name: str, value: str) -> _Place:
-        # The entry as written in this task, if it is; otherwise it came from a template or a pipeline.
+    def _written_line(self, place: _Place, lists: tuple[str, ...], field_name: str, value: str, words: str) -> str:
+        """`` (first at line N)`` for the first entry holding ``value`` when this task writes it; else nothing."""
+        found = self._entry_place(place, lists, field_name, value)
+        return f" ({words} line {found.origin().line})" if found is not place else ""
+
+    def _entry_place(self, place: _Place, lists: tuple[str, ...], field_name: str, value: str,
+                     nth: int = 0) -> _Place:
+        # The entry as written in this task (the nth one holding ``value``), if it is; otherwise it came from a
+        # template or a pipeline.
         raw = _raw(place)
         for key in lists:
             for i, entry in enumerate(raw.get(key) or [] if isinstance(raw.get(key), list) else []):
                 body = entry.get("ame") or entry.get("vault") if isinstance(entry, dict) and len(entry) == 1 else entry
-                if isinstance(body, dict) and body.get(field_name) == value:
+                if isinstance(body, dict) and body.get(field_name) == value and (nth := nth - 1) < 0:
                     return place.at(key, i, *((("ame",) if "ame" in entry else ("vault",)) if body is not entry else ()),
                                     field_name)
         return place
