@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -80,3 +81,21 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         return self.format()
+
+
+# -- did-you-mean: for dialects' diagnostics and for the run-time checks of backends ----------------------------
+
+def closest(word: str, choices: Iterable[str]) -> str:
+    """The choice closest to ``word``, or an empty string when nothing is close."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else ""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A 'did you mean' phrase for the closest choice, or an empty string when nothing is close."""
+    match = closest(word, choices)
+    return f"did you mean '{match}'?" if match else ""
+
+
+def one_of(choices: Sequence[str]) -> str:
+    return ", ".join(f"'{c}'" for c in choices)

@@ -29,7 +29,7 @@ def check_conf_keys(context: Any, declared: Iterable[str], dag_id: str) -> None:
     `epochs`). Nothing of this step has been made yet."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ..dialects.diagnostics import did_you_mean, one_of
+    from ..errors import did_you_mean, one_of
 
     dag_run = context.get("dag_run")
     conf = getattr(dag_run, "conf", None) or {}

@@ -2,8 +2,8 @@
 
 A dialect implements ``contract.Dialect``; everything after it (``resolve``, ``build``, the backends) sees only
 the IR. Modules here that are not a dialect are shared by dialects: ``yaml`` (the YAML loader that keeps lines
-and tags), ``diagnostics`` (did-you-mean, pydantic errors -> file:line:column), ``resources``, ``schedules``,
-``env`` (checks of what Kubernetes and Airflow accept) and ``json_schema``.
+and tags), ``diagnostics`` (pydantic errors -> file:line:column), ``resources``, ``schedules``, ``env`` (checks
+of what Kubernetes and Airflow accept) and ``json_schema``. Did-you-mean is in ``errors``: backends use it too.
 """
 
 from __future__ import annotations

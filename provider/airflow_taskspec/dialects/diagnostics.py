@@ -1,4 +1,4 @@
-"""What every dialect needs to report bad input: did-you-mean, pydantic errors -> file:line:column, warnings.
+"""What every dialect needs to report bad input: pydantic errors -> file:line:column, warnings (did-you-mean is in ``errors``).
 
 A dialect validates a YAML document (``yaml.Document``) with pydantic models; ``model_diagnostics`` turns the
 ``ValidationError`` into one diagnostic per place, each at the line and column of the key or value concerned,
@@ -7,31 +7,19 @@ with what is wrong and how to write it instead.
 
 from __future__ import annotations
 
-import difflib
 import unicodedata
-from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
-from ..errors import Diagnostic, Severity, SpecError
+from ..errors import Diagnostic, Severity, SpecError, closest, did_you_mean, one_of
 from .yaml import TAG_KEY, Document, Path
 
 WHOLE_FILE = "no DAG of this file is built until this is fixed"
 """Added to the hint of an error that stops a whole file, so a user knows why valid parts vanished too."""
 
 
-def closest(word: str, choices: Iterable[str]) -> str:
-    """The choice closest to ``word``, or an empty string when nothing is close."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return matches[0] if matches else ""
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A 'did you mean' phrase for the closest choice, or an empty string when nothing is close."""
-    match = closest(word, choices)
-    return f"did you mean '{match}'?" if match else ""
 
 
 class ValueAt(ValueError):
@@ -62,9 +50,6 @@ def name_problem(value: str, extra: str = "-_") -> str:
     return f"{shown} {'is' if len(bad) == 1 else 'are'} not accepted" + (
         f"; for example '{suggestion}'" if suggestion and suggestion != value else "")
 
-
-def one_of(choices: Sequence[str]) -> str:
-    return ", ".join(f"'{c}'" for c in choices)
 
 
 def warning(doc: Document, path: Path, message: str, hint: str = "") -> Diagnostic:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from .. import ir
-from .diagnostics import ValueAt, did_you_mean
+from ..errors import did_you_mean
+from .diagnostics import ValueAt
 
 # <number><suffix>: binary (Ki..Ei), decimal (m, k, M..E) or an exponent (e3, E-2); no sign for resources.
 _QUANTITY = re.compile(r"^(?P<number>\d+(?:\.\d*)?|\.\d+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")

@@ -7,7 +7,7 @@ from datetime import datetime
 from croniter import CroniterBadDateError, croniter
 
 from .. import ir
-from .diagnostics import did_you_mean, one_of
+from ..errors import did_you_mean, one_of
 
 SCHEDULE_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@continuous")
 

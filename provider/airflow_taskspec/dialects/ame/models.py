@@ -13,8 +13,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ... import ir
+from ...errors import closest, did_you_mean
 from .. import env, paths, resources
-from ..diagnostics import ValueAt, closest, did_you_mean, name_problem
+from ..diagnostics import ValueAt, name_problem
 from ..schedules import validate_schedule
 from ..yaml import TAG_KEY
 

@@ -16,10 +16,10 @@ from functools import partial
 from typing import Any
 
 from ... import ir
-from ...errors import Diagnostic, SpecError, dedupe
+from ...errors import Diagnostic, SpecError, dedupe, did_you_mean, one_of
 from .. import env, resources, schedules
 from ..contract import Normalised
-from ..diagnostics import did_you_mean, one_of, warning
+from ..diagnostics import warning
 from .legacy import COMMAND_KEYS, FALLBACK_TAG, suggested_tag
 from .models import (
     DEFAULT_MLFLOW_COMMAND,

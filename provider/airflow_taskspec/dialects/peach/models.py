@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..diagnostics import did_you_mean, one_of
+from ...errors import did_you_mean, one_of
 from .names import METADATA
 
 EXECUTORS = ("python",)

@@ -19,9 +19,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ... import config, ir
-from ...errors import Diagnostic, Severity
+from ...errors import Diagnostic, Severity, did_you_mean, one_of
 from ...runtime import notebook
-from ..diagnostics import did_you_mean, one_of
 from . import models, notebook_checks
 from .names import DAG_PREFIX, METADATA
 from .parse import UNBUILT, Dependency, Entry, ParsedFile

@@ -21,10 +21,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ValidationError
 
-from ...errors import Diagnostic, SpecError
+from ...errors import Diagnostic, SpecError, closest
 from .. import yaml
 from ..diagnostics import (
-    closest,
     model_diagnostic,
     most_specific,
     name_problem,
